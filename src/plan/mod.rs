@@ -1,0 +1,193 @@
+//! plan: resolve each node + its cluster + its profile into one fully checked
+//! [`NodePlan`], and check the cluster as a whole (quorum, bootstrap, witness,
+//! names). Pure apart from reading secrets: it only looks at the loaded files.
+
+pub mod check;
+mod cluster;
+mod node;
+pub mod report;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::config::{Arch, BaseKind, BootKind, DataMode, Loaded, Media, TableKind};
+use crate::diag::{ConfigError, Diags};
+
+pub use cluster::risks;
+
+/// Default mount point of the data disk (seed 000).
+pub const DEFAULT_MOUNT: &str = "/mnt/k3s-storage";
+/// Filesystem label of the data partition made at first boot.
+pub const DATA_LABEL: &str = "k3s-storage";
+/// The witness taint from seed 000: etcd votes, no workloads.
+pub const WITNESS_TAINT: &str = "node-role.kubernetes.io/witness=true:NoSchedule";
+/// etcd timings rendered when servers span sites (a WAN link). etcd's defaults
+/// (100 ms / 1000 ms) are tuned for a LAN; etcd's tuning guide asks for a
+/// heartbeat near the round-trip time and an election timeout about 10× that.
+pub const WAN_HEARTBEAT_MS: u32 = 500;
+pub const WAN_ELECTION_MS: u32 = 5000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The server that creates the cluster on the very first boot, unless a
+    /// peer already answers.
+    Bootstrap,
+    /// Another control-plane server (etcd voter).
+    Server,
+    /// A worker.
+    Agent,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterPlan {
+    pub name: String,
+    pub tailnet: String,
+    pub k3s: K3sPlan,
+    pub tailscale: TailscalePlan,
+    pub nodes: Vec<NodePlan>,
+    #[serde(skip)]
+    pub token_file: PathBuf,
+    #[serde(skip)]
+    pub authkey_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct K3sPlan {
+    pub version: Option<String>,
+    pub disable: Vec<String>,
+    pub flannel_iface: String,
+    pub data_dir: String,
+    pub tls_san: Vec<String>,
+    pub write_kubeconfig_mode: Option<String>,
+    pub snapshot_schedule: Option<String>,
+    pub snapshot_retention: Option<u32>,
+    /// Set when servers span sites or the user set them.
+    pub heartbeat_interval_ms: Option<u32>,
+    pub election_timeout_ms: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TailscalePlan {
+    pub version: Option<String>,
+    pub tags: Vec<String>,
+    pub accept_dns: bool,
+    pub ssh: bool,
+    pub login_server: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodePlan {
+    pub hostname: String,
+    /// `HOSTNAME.TAILNET`: how peers reach this node.
+    pub fqdn: String,
+    pub role: Role,
+    pub witness: bool,
+    pub etcd_voter: bool,
+    pub site: String,
+    /// Other servers' FQDNs, the bootstrap server first: whom to join.
+    pub peers: Vec<String>,
+    pub profile: ProfilePlan,
+    pub base: BasePlan,
+    pub storage: StoragePlan,
+    /// K3s `data-dir`; `None` keeps K3s's default.
+    pub data_dir: Option<String>,
+    pub users: Vec<UserPlan>,
+    pub modules: Vec<String>,
+    pub sysctls: BTreeMap<String, String>,
+    pub cmdline: Vec<String>,
+    pub labels: Vec<String>,
+    pub taints: Vec<String>,
+    /// sha256 of the cluster, node and profile files: instance-id and the seed
+    /// of every identifier in the image.
+    pub config_hash: String,
+    #[serde(skip)]
+    pub source_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProfilePlan {
+    pub name: String,
+    pub description: String,
+    pub arch: Arch,
+    pub boot: BootKind,
+    pub table: TableKind,
+    pub boot_offset_mib: u64,
+    pub boot_size_mib: u64,
+    pub root_size_mib: u64,
+    pub boot_label: String,
+    pub root_label: String,
+    pub media: Media,
+    pub firmware: Vec<String>,
+    pub dtbs: Vec<String>,
+    pub config_txt: Vec<String>,
+    pub cloud_init: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BasePlan {
+    pub kind: BaseKind,
+    pub suite: Option<String>,
+    pub mirror: Option<String>,
+    pub components: Vec<String>,
+    pub packages: Vec<String>,
+    pub url: Option<String>,
+    pub sha256: Option<String>,
+    pub checksums: Option<String>,
+    pub cloud_init: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoragePlan {
+    pub data: DataMode,
+    pub device: Option<String>,
+    pub mount: String,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UserPlan {
+    pub name: String,
+    pub groups: Vec<String>,
+    pub ssh_keys: Vec<String>,
+}
+
+impl ClusterPlan {
+    pub fn node(&self, hostname: &str) -> Option<&NodePlan> {
+        self.nodes.iter().find(|n| n.hostname == hostname)
+    }
+
+    pub fn voters(&self) -> usize {
+        self.nodes.iter().filter(|n| n.etcd_voter).count()
+    }
+
+    /// Votes needed for etcd to work.
+    pub fn quorum(&self) -> usize {
+        self.voters() / 2 + 1
+    }
+
+    /// How many voters may fail with the cluster still working.
+    pub fn tolerance(&self) -> usize {
+        self.voters().saturating_sub(self.quorum())
+    }
+}
+
+/// Resolve and check the whole cluster. Warnings come back with the plan;
+/// any error fails with every finding.
+pub fn build(loaded: Loaded) -> Result<(ClusterPlan, Loaded, Diags), ConfigError> {
+    let mut diags = Diags::default();
+    let plan = cluster::build(&loaded, &mut diags);
+    match plan {
+        Some(p) if !diags.has_errors() => Ok((p, loaded, diags)),
+        _ => {
+            let mut all = loaded.warnings.items;
+            all.extend(diags.items);
+            Err(ConfigError {
+                sources: loaded.sources,
+                diags: all,
+            })
+        }
+    }
+}

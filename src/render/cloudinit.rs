@@ -1,0 +1,160 @@
+//! The cloud-init NoCloud seed (`user-data`, `meta-data`, `network-config` at
+//! the root of the boot partition, facts §5). It carries the same root files as
+//! `write_files` and enables the first-boot target, for bases whose own boot
+//! runs cloud-init. Secrets are never inlined: they stay separate files.
+
+use base64::Engine as _;
+use serde::Serialize;
+
+use super::{Entry, Files, file, units::TARGET};
+use crate::plan::NodePlan;
+
+#[derive(Serialize)]
+struct MetaData {
+    #[serde(rename = "instance-id")]
+    instance_id: String,
+    #[serde(rename = "local-hostname")]
+    local_hostname: String,
+}
+
+#[derive(Serialize)]
+struct UserData {
+    hostname: String,
+    preserve_hostname: bool,
+    ssh_pwauth: bool,
+    users: Vec<CiUser>,
+    write_files: Vec<WriteFile>,
+    runcmd: Vec<Vec<String>>,
+}
+
+#[derive(Serialize)]
+struct CiUser {
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<String>,
+    shell: String,
+    lock_passwd: bool,
+    ssh_authorized_keys: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct WriteFile {
+    path: String,
+    permissions: String,
+    owner: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encoding: Option<String>,
+    content: String,
+}
+
+#[derive(Serialize)]
+struct NetworkConfig {
+    version: u8,
+    ethernets: std::collections::BTreeMap<String, Ethernet>,
+}
+
+#[derive(Serialize)]
+struct Ethernet {
+    #[serde(rename = "match")]
+    matching: Match,
+    dhcp4: bool,
+    dhcp6: bool,
+}
+
+#[derive(Serialize)]
+struct Match {
+    name: String,
+}
+
+fn yaml<T: Serialize>(header: &str, v: &T) -> Vec<u8> {
+    let body = serde_saphyr::to_string(v).unwrap_or_default();
+    format!("{header}{body}").into_bytes()
+}
+
+pub fn seed(node: &NodePlan, root: &Files) -> Files {
+    let mut out = Files::new();
+    let meta = MetaData {
+        // A new configuration is a new instance: cloud-init runs again.
+        instance_id: format!("haimg-{}", &node.config_hash[..16]),
+        local_hostname: node.hostname.clone(),
+    };
+    out.insert("meta-data".into(), file(0o644, yaml("", &meta)));
+
+    let mut write_files = Vec::new();
+    let mut symlinks = Vec::new();
+    for (path, entry) in root {
+        match entry {
+            Entry::File { mode, data } => {
+                // Text goes as is; anything else as base64.
+                let (encoding, content) = match std::str::from_utf8(data) {
+                    Ok(s) => (None, s.to_string()),
+                    Err(_) => (
+                        Some("b64".to_string()),
+                        base64::engine::general_purpose::STANDARD.encode(data),
+                    ),
+                };
+                write_files.push(WriteFile {
+                    path: format!("/{path}"),
+                    permissions: format!("{mode:#o}"),
+                    owner: "root:root".into(),
+                    encoding,
+                    content,
+                });
+            }
+            Entry::Symlink { target } => symlinks.push((path.clone(), target.clone())),
+        }
+    }
+    let mut runcmd: Vec<Vec<String>> = symlinks
+        .into_iter()
+        .map(|(p, t)| vec!["ln".into(), "-sfn".into(), t, format!("/{p}")])
+        .collect();
+    runcmd.push(vec!["systemctl".into(), "daemon-reload".into()]);
+    runcmd.push(vec!["systemctl".into(), "enable".into(), TARGET.into()]);
+    // --no-block: cloud-init's final stage must not wait for the cluster.
+    runcmd.push(vec![
+        "systemctl".into(),
+        "start".into(),
+        "--no-block".into(),
+        TARGET.into(),
+    ]);
+
+    let users = node
+        .users
+        .iter()
+        .map(|u| CiUser {
+            name: u.name.clone(),
+            groups: (!u.groups.is_empty()).then(|| u.groups.join(",")),
+            shell: "/bin/bash".into(),
+            lock_passwd: true,
+            ssh_authorized_keys: u.ssh_keys.clone(),
+        })
+        .collect();
+    let user = UserData {
+        hostname: node.hostname.clone(),
+        preserve_hostname: false,
+        ssh_pwauth: false,
+        users,
+        write_files,
+        runcmd,
+    };
+    out.insert(
+        "user-data".into(),
+        file(0o644, yaml("#cloud-config\n", &user)),
+    );
+
+    let mut ethernets = std::collections::BTreeMap::new();
+    ethernets.insert(
+        "wired".to_string(),
+        Ethernet {
+            matching: Match { name: "e*".into() },
+            dhcp4: true,
+            dhcp6: true,
+        },
+    );
+    let net = NetworkConfig {
+        version: 2,
+        ethernets,
+    };
+    out.insert("network-config".into(), file(0o644, yaml("", &net)));
+    out
+}
