@@ -63,39 +63,37 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let Some((first_id, text)) = read_source(&mut sources, &mut diags, path, None) else {
         return Err(fail(sources, diags));
     };
-    let is_node = match text.parse::<toml_edit::DocumentMut>() {
-        Ok(doc) => doc.contains_key("cluster"),
+    let doc = match text.parse::<toml_edit::DocumentMut>() {
+        Ok(doc) => doc,
         Err(_) => {
             // Report the syntax error with the right model's wording.
             let _ = parse_file::<NodeFile>(&sources, &mut diags, first_id);
             return Err(fail(sources, diags));
         }
     };
-
-    let (cluster_path, selected_node) = if is_node {
-        let Some(node) = parse_file::<NodeFile>(&sources, &mut diags, first_id) else {
-            return Err(fail(sources, diags));
-        };
-        let Some(cref) = node.cluster.as_ref() else {
-            return Err(fail(sources, diags));
-        };
-        let dir = path.parent().unwrap_or(Path::new("."));
-        (
-            dir.join(cref.get_ref()),
-            Some((path.to_path_buf(), first_id, node)),
-        )
-    } else {
-        (path.to_path_buf(), None)
+    // A node file names its cluster; read that first so that every file's
+    // problems are reported in one run.
+    let selected_node = match doc.get("cluster") {
+        None => None,
+        Some(item) => match item.as_str() {
+            Some(rel) => Some((rel.to_string(), item.span())),
+            None => {
+                let _ = parse_file::<NodeFile>(&sources, &mut diags, first_id);
+                return Err(fail(sources, diags));
+            }
+        },
     };
-
+    let cluster_path = match &selected_node {
+        Some((rel, _)) => path.parent().unwrap_or(Path::new(".")).join(rel),
+        None => path.to_path_buf(),
+    };
     let cluster_id = match &selected_node {
-        Some((_, node_id, node)) => {
-            let span = node.cluster.as_ref().map(|c| c.span());
+        Some((_, span)) => {
             match read_source(
                 &mut sources,
                 &mut diags,
                 &cluster_path,
-                Some((*node_id, span)),
+                Some((first_id, span.clone())),
             ) {
                 Some((id, _)) => id,
                 None => return Err(fail(sources, diags)),
@@ -104,6 +102,9 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
         None => first_id,
     };
     let Some(cluster) = parse_file::<ClusterFile>(&sources, &mut diags, cluster_id) else {
+        if selected_node.is_some() {
+            let _ = parse_file::<NodeFile>(&sources, &mut diags, first_id);
+        }
         return Err(fail(sources, diags));
     };
     let cluster = Loc {
@@ -116,14 +117,12 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let mut nodes = Vec::new();
     let mut selected = None;
     for (p, span) in node_paths {
-        if let Some((sel_path, sel_id, _)) = &selected_node
-            && same_file(&p, sel_path)
-        {
-            // Already read: parse again from the same source text.
+        if selected_node.is_some() && same_file(&p, path) {
+            // Already read: parse it from the same source text.
             selected = Some(nodes.len());
-            if let Some(n) = parse_file::<NodeFile>(&sources, &mut diags, *sel_id) {
+            if let Some(n) = parse_file::<NodeFile>(&sources, &mut diags, first_id) {
                 nodes.push(Loc {
-                    file: *sel_id,
+                    file: first_id,
                     path: p,
                     value: n,
                 });
@@ -142,11 +141,10 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
             });
         }
     }
-    if let Some((sel_path, sel_id, _)) = &selected_node
-        && selected.is_none()
-    {
+    if selected_node.is_some() && selected.is_none() {
+        let _ = parse_file::<NodeFile>(&sources, &mut diags, first_id);
         diags.error(
-            Some(*sel_id),
+            Some(first_id),
             None,
             format!(
                 "this node is not one of the nodes of {}",
@@ -154,7 +152,6 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
             ),
             "add it to the cluster file's `nodes` list",
         );
-        let _ = sel_path;
     }
 
     let mut profiles: Vec<Loc<ProfileFile>> = Vec::new();

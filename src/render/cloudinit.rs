@@ -95,7 +95,7 @@ pub fn seed(node: &NodePlan, root: &Files) -> Files {
                 };
                 write_files.push(WriteFile {
                     path: format!("/{path}"),
-                    permissions: format!("{mode:#o}"),
+                    permissions: format!("{mode:04o}"),
                     owner: "root:root".into(),
                     encoding,
                     content,

@@ -1,0 +1,424 @@
+//! `haimg render`: golden trees of the example cluster, YAML judged by an
+//! independent parser (PyYAML), the env file judged by `sh`, injection attempts.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+/// PyYAML (Debian's python3-yaml) as the independent judge of our YAML.
+fn yaml_to_json(path: &Path) -> Option<serde_json::Value> {
+    if !have("/usr/bin/python3") {
+        return None;
+    }
+    let out = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg("import sys, yaml, json; print(json.dumps(yaml.safe_load(open(sys.argv[1], encoding='utf-8'))))")
+        .arg(path)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "PyYAML rejected {}: {}",
+        path.display(),
+        stderr(&out)
+    );
+    Some(serde_json::from_slice(&out.stdout).expect("json"))
+}
+
+/// One text file per node: every entry with its mode; overlay files (static,
+/// tested on their own) by hash so the golden files stay reviewable.
+fn golden_text(node_dir: &Path) -> String {
+    use sha2::Digest;
+    let mut s = String::new();
+    for (path, mode, data) in tree(node_dir) {
+        s.push_str(&format!("=== {path} {mode:04o}\n"));
+        let overlay = path
+            .strip_prefix("root/")
+            .map(|p| repo().join("overlays").join(p))
+            .filter(|p| p.is_file());
+        match overlay {
+            Some(_) => s.push_str(&format!(
+                "(overlay file, sha256 {})\n",
+                hex::encode(sha2::Sha256::digest(&data))
+            )),
+            None => {
+                s.push_str(&String::from_utf8_lossy(&data));
+                if !data.ends_with(b"\n") {
+                    s.push('\n');
+                }
+            }
+        }
+    }
+    s
+}
+
+/// Render every node of examples/homelab into `out` (secrets from the env).
+fn render_examples(out: &Path) {
+    let o = haimg()
+        .args(["render", "examples/homelab/cluster.toml", "--out"])
+        .arg(out)
+        .env("HAIMG_K3S_TOKEN", TOKEN)
+        .env("HAIMG_TAILSCALE_AUTHKEY", AUTHKEY)
+        .current_dir(repo())
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn golden_render_of_every_example_node() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    render_examples(&out);
+    let golden_dir = repo().join("tests/golden/homelab");
+    let update = std::env::var("HAIMG_UPDATE_GOLDEN").is_ok();
+    let mut failures = Vec::new();
+    for node in ["raspi1", "raspi2", "witness", "pc"] {
+        let text = golden_text(&out.join(node));
+        let path = golden_dir.join(format!("{node}.txt"));
+        if update {
+            std::fs::create_dir_all(&golden_dir).expect("mkdir");
+            std::fs::write(&path, &text).expect("write golden");
+            continue;
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        if want != text {
+            let diff = Command::new("diff")
+                .arg("-u")
+                .arg(&path)
+                .arg("-")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .and_then(|mut c| {
+                    use std::io::Write;
+                    c.stdin.take().expect("stdin").write_all(text.as_bytes())?;
+                    c.wait_with_output()
+                })
+                .map(|o| stdout(&o))
+                .unwrap_or_default();
+            failures.push(format!(
+                "{node}: rendered tree differs from {}\n{diff}",
+                path.display()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{}\n(set HAIMG_UPDATE_GOLDEN=1 to accept)",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn rendered_yaml_parses_and_says_what_the_plan_says() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    render_examples(&out);
+    let Some(r1) = yaml_to_json(&out.join("raspi1/root/etc/rancher/k3s/config.yaml")) else {
+        return;
+    };
+    assert_eq!(r1["cluster-init"], true);
+    assert_eq!(r1["flannel-iface"], "tailscale0");
+    assert_eq!(r1["data-dir"], "/mnt/k3s-storage/k3s");
+    assert_eq!(r1["etcd-snapshot-schedule-cron"], "0 */6 * * *");
+    let r2 = yaml_to_json(&out.join("raspi2/root/etc/rancher/k3s/config.yaml")).expect("yaml");
+    assert_eq!(r2["server"], "https://raspi1.example-tailnet.ts.net:6443");
+    assert!(r2.get("cluster-init").is_none());
+    let w = yaml_to_json(&out.join("witness/root/etc/rancher/k3s/config.yaml")).expect("yaml");
+    assert_eq!(
+        w["node-taint"][0],
+        "node-role.kubernetes.io/witness=true:NoSchedule"
+    );
+    assert!(
+        w.get("data-dir").is_none(),
+        "witness keeps K3s's default data-dir"
+    );
+    let pc = yaml_to_json(&out.join("pc/root/etc/rancher/k3s/config.yaml")).expect("yaml");
+    assert!(
+        pc.get("tls-san").is_none() && pc.get("disable").is_none(),
+        "agent gets no server flags"
+    );
+
+    // The re-flash guard: the bootstrap's join drop-ins turn cluster-init off.
+    let j = yaml_to_json(
+        &out.join("raspi1/root/etc/haimg/k3s-join/00-raspi2.example-tailnet.ts.net.yaml"),
+    )
+    .expect("yaml");
+    assert_eq!(j["cluster-init"], false);
+    assert_eq!(j["server"], "https://raspi2.example-tailnet.ts.net:6443");
+
+    // cloud-init seed: only for the cloud profile; carries the files, no secret.
+    assert!(!out.join("raspi1/boot/user-data").exists());
+    let ud_path = out.join("witness/boot/user-data");
+    let ud_text = std::fs::read_to_string(&ud_path).expect("user-data");
+    assert!(ud_text.starts_with("#cloud-config\n"));
+    let ud = yaml_to_json(&ud_path).expect("yaml");
+    let files = ud["write_files"].as_array().expect("write_files");
+    let cfg = files
+        .iter()
+        .find(|f| f["path"] == "/etc/rancher/k3s/config.yaml")
+        .expect("config in write_files");
+    let on_disk = std::fs::read_to_string(out.join("witness/root/etc/rancher/k3s/config.yaml"))
+        .expect("read");
+    assert_eq!(cfg["content"], on_disk.as_str());
+    assert_eq!(
+        cfg["permissions"], "0600",
+        "cloud-init wants an octal string"
+    );
+    assert!(!ud_text.contains(TOKEN) && !ud_text.contains(AUTHKEY));
+    let md = yaml_to_json(&out.join("witness/boot/meta-data")).expect("yaml");
+    assert!(
+        md["instance-id"]
+            .as_str()
+            .expect("id")
+            .starts_with("haimg-")
+    );
+}
+
+#[test]
+fn secrets_are_redacted_unless_asked_and_files_are_0600() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write_files(tmp.path(), &small_cluster());
+    write_secrets(tmp.path());
+    let a = tmp.path().join("a.toml");
+    let out = tmp.path().join("o1");
+    let o = run(&[
+        "render",
+        a.to_str().expect("p"),
+        "--out",
+        out.to_str().expect("p"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let tok = std::fs::read_to_string(out.join("boot/haimg/secrets/k3s-token")).expect("read");
+    assert!(!tok.contains(TOKEN) && tok.contains("redacted"));
+
+    let out2 = tmp.path().join("o2");
+    let o = run(&[
+        "render",
+        a.to_str().expect("p"),
+        "--out",
+        out2.to_str().expect("p"),
+        "--with-secrets",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for (name, value) in [("k3s-token", TOKEN), ("tailscale-authkey", AUTHKEY)] {
+        let p = out2.join("boot/haimg/secrets").join(name);
+        assert_eq!(std::fs::read_to_string(&p).expect("read").trim(), value);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    // Never inlined anywhere else.
+    for (path, _, data) in tree(&out2) {
+        if !path.starts_with("boot/haimg/secrets/") {
+            let text = String::from_utf8_lossy(&data);
+            assert!(
+                !text.contains(TOKEN) && !text.contains(AUTHKEY),
+                "secret inlined in {path}"
+            );
+        }
+    }
+}
+
+#[test]
+fn existing_output_is_kept_without_force() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write_files(tmp.path(), &small_cluster());
+    write_secrets(tmp.path());
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).expect("mkdir");
+    std::fs::write(out.join("precious"), "x").expect("write");
+    let a = tmp.path().join("a.toml");
+    let o = run(&[
+        "render",
+        a.to_str().expect("p"),
+        "--out",
+        out.to_str().expect("p"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--force"));
+    assert!(out.join("precious").exists());
+    let o = run(&[
+        "render",
+        a.to_str().expect("p"),
+        "--out",
+        out.to_str().expect("p"),
+        "--force",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!out.join("precious").exists() && out.join("root/etc/hostname").exists());
+}
+
+/// Values that try to break out of YAML, shell or files.
+const NASTY: &[&str] = &[
+    "a'b",
+    "a\"b",
+    "a`id`b",
+    "a$(touch PWNED)b",
+    "a\nb",
+    "a: b",
+    "- x",
+    "&anchor *alias",
+    "{x: 1}",
+    "#comment",
+    "ünïcödé",
+    "a\\b",
+    "a;touch PWNED",
+];
+
+/// A TOML basic string holding exactly `v`.
+fn toml_str(v: &str) -> String {
+    let mut s = String::from("\"");
+    for c in v.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            c if c.is_control() => s.push_str(&format!("\\u{:04x}", c as u32)),
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+    s
+}
+
+fn edit_node(text: &str, field: &str, value: &str) -> String {
+    let quoted = toml_str(value);
+    match field {
+        "hostname" => text.replace("hostname = \"a\"", &format!("hostname = {quoted}")),
+        "ssh_key_comment" => text.replace(
+            "test@host\"]",
+            &format!("{}\"]", &quoted[1..quoted.len() - 1]),
+        ),
+        "label" => format!(
+            "{text}\n[k3s]\nlabels = [{}]\n",
+            toml_str(&format!("x.dev/k={value}"))
+        ),
+        "sysctl" => format!("{text}\n[sysctl]\n\"net.core.somaxconn\" = {quoted}\n"),
+        "mount" => format!("{text}\n[storage]\nmount = {quoted}\n"),
+        "module" => format!("{text}\n[kernel]\nmodules = [{quoted}]\n"),
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn injection_is_rejected_or_rendered_exactly() {
+    let fields = [
+        "hostname",
+        "ssh_key_comment",
+        "label",
+        "sysctl",
+        "mount",
+        "module",
+    ];
+    let mut accepted = 0;
+    for field in fields {
+        for value in NASTY {
+            let tmp = tempfile::tempdir().expect("tmp");
+            let mut files = small_cluster();
+            files[1].1 = edit_node(&files[1].1, field, value);
+            write_files(tmp.path(), &files);
+            write_secrets(tmp.path());
+            let out = tmp.path().join("out");
+            let o = haimg()
+                .args(["render", "a.toml", "--out", "out"])
+                .current_dir(tmp.path())
+                .output()
+                .expect("run");
+            match o.status.code() {
+                Some(2) => {
+                    assert!(
+                        !out.exists(),
+                        "{field}={value:?}: rejected but wrote output"
+                    );
+                    assert!(
+                        stderr(&o).contains("a.toml:"),
+                        "{field}={value:?}: no location: {}",
+                        stderr(&o)
+                    );
+                    continue;
+                }
+                Some(0) => accepted += 1,
+                other => panic!("{field}={value:?}: exit {other:?}: {}", stderr(&o)),
+            }
+            // Accepted: every YAML file parses; the env file sources cleanly and
+            // runs nothing; the value arrives intact where it belongs.
+            for (path, _, _) in tree(&out) {
+                if path.ends_with(".yaml")
+                    || path.ends_with("user-data")
+                    || path.ends_with("meta-data")
+                {
+                    yaml_to_json(&out.join(&path));
+                }
+            }
+            let env = out.join("root/etc/haimg/node.env");
+            let sh = Command::new("sh")
+                .arg("-c")
+                .arg(". \"$1\"; printf '%s' \"$HAIMG_HOSTNAME|$HAIMG_DATA_MOUNT\"")
+                .arg("sh")
+                .arg(&env)
+                .current_dir(tmp.path())
+                .output()
+                .expect("sh");
+            assert!(
+                sh.status.success(),
+                "{field}={value:?}: node.env does not source"
+            );
+            assert!(
+                !tmp.path().join("PWNED").exists(),
+                "{field}={value:?}: command ran"
+            );
+            match field {
+                "ssh_key_comment" => {
+                    let keys = std::fs::read_to_string(
+                        out.join("root/etc/haimg/users/admin/authorized_keys"),
+                    )
+                    .expect("keys");
+                    assert!(
+                        keys.trim_end().ends_with(value),
+                        "{value:?} not kept in authorized_keys: {keys:?}"
+                    );
+                }
+                "sysctl" => {
+                    let s = std::fs::read_to_string(out.join("root/etc/sysctl.d/90-haimg.conf"))
+                        .expect("sysctl");
+                    assert!(s.contains(&format!("net.core.somaxconn = {value}\n")));
+                }
+                _ => panic!("{field}={value:?} accepted: it must be rejected"),
+            }
+        }
+    }
+    assert!(
+        accepted > 0,
+        "nothing accepted: the test proves nothing about rendering"
+    );
+}
+
+#[test]
+fn ssh_key_with_specials_round_trips_through_cloud_init() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut files = small_cluster();
+    let comment = "o'brien \"x\" `id` $(id) ü: - &a *b #c";
+    let q = toml_str(comment);
+    files[3].1 = files[3].1.replace("test@host", &q[1..q.len() - 1]);
+    write_files(tmp.path(), &files);
+    write_secrets(tmp.path());
+    let o = haimg()
+        .args(["render", "w.toml", "--out", "out"])
+        .current_dir(tmp.path())
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let Some(ud) = yaml_to_json(&tmp.path().join("out/boot/user-data")) else {
+        return;
+    };
+    let key = ud["users"][0]["ssh_authorized_keys"][0]
+        .as_str()
+        .expect("key");
+    assert!(key.ends_with(comment), "{key:?}");
+}
