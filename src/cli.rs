@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 use crate::diag::{self, ConfigError, Diags};
-use crate::{config, plan, render, secrets};
+use crate::{build, config, plan, render, secrets};
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +30,23 @@ enum Command {
         /// Print the plan as JSON
         #[arg(long)]
         json: bool,
+    },
+    /// Build the disk image of a node (node file) or of every node (cluster file)
+    Build {
+        /// A node file, or the cluster file for every node
+        file: PathBuf,
+        /// Output folder for NODE.img and NODE.img.sha256
+        #[arg(long, short, default_value = "out")]
+        out: PathBuf,
+        /// Folder with k3s, tailscale, tailscaled (and images/) for first boot
+        #[arg(long)]
+        payload: Option<PathBuf>,
+        /// Cache folder (default $XDG_CACHE_HOME/haimg)
+        #[arg(long, env = "HAIMG_CACHE")]
+        cache: Option<PathBuf>,
+        /// No progress bars or notes
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Write a node's first-boot files to a folder for review
     Render {
@@ -88,7 +105,47 @@ fn run(cli: Cli) -> Result<()> {
         Command::Secrets {
             command: SecretsCommand::Init { cluster },
         } => cmd_secrets_init(&cluster),
+        Command::Build {
+            file,
+            out,
+            payload,
+            cache,
+            quiet,
+        } => cmd_build(&file, out, payload, cache, quiet),
     }
+}
+
+fn cmd_build(
+    file: &Path,
+    out_dir: PathBuf,
+    payload: Option<PathBuf>,
+    cache: Option<PathBuf>,
+    quiet: bool,
+) -> Result<()> {
+    let (plan, loaded, secrets, warnings) = load_plan(file, true)?;
+    if !warnings.items.is_empty() && !quiet {
+        eprint!("{}", diag::render(&loaded.sources, &warnings.items));
+    }
+    let values = render::SecretValues {
+        token: secrets.token.as_ref(),
+        authkey: secrets.authkey.as_ref(),
+    };
+    let opts = build::Options {
+        out_dir,
+        cache: cache.unwrap_or_else(crate::source::cache_dir),
+        payload,
+        quiet,
+    };
+    let nodes: Vec<&plan::NodePlan> = match loaded.selected {
+        Some(i) => vec![&plan.nodes[i]],
+        None => plan.nodes.iter().collect(),
+    };
+    for node in nodes {
+        let built = build::build(&plan, node, &values, &opts)
+            .with_context(|| format!("building {}", node.hostname))?;
+        println!("{}  {}", built.sha256, built.image.display());
+    }
+    Ok(())
 }
 
 /// Load and plan, then read secrets; every finding goes into one report.

@@ -1,11 +1,16 @@
 //! haimg builds flashable disk images for the nodes of a small HA K3s cluster.
 //!
 //! The pipeline, one module per stage:
-//! `config` (TOML) → `plan` (checked NodePlan) → `render` (files) → disk → emit.
+//! `config` (TOML) → `plan` (checked NodePlan) → `source` (base) → `render`
+//! (files) → `disk` (image) → `emit` (outputs); `build` drives them.
 
+pub mod build;
 pub mod cli;
 pub mod config;
 pub mod diag;
+pub mod disk;
+pub mod emit;
 pub mod plan;
 pub mod render;
 pub mod secrets;
+pub mod source;

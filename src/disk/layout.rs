@@ -1,0 +1,124 @@
+//! Where each partition sits, and the identifiers of disk, partitions and
+//! filesystems, all derived from the node's configuration hash so the same
+//! inputs give the same image.
+
+use sha2::{Digest, Sha256};
+
+use crate::config::TableKind;
+use crate::plan::NodePlan;
+
+pub const MIB: u64 = 1024 * 1024;
+pub const SECTOR: u64 = 512;
+
+/// GPT's backup header and entry array at the end of the disk: 33 sectors,
+/// rounded up to keep the disk size a whole MiB.
+const GPT_TAIL: u64 = MIB;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub table: TableKind,
+    /// Byte offset and length of the boot (FAT) partition.
+    pub boot: (u64, u64),
+    /// Byte offset and length of the root (ext4) partition.
+    pub root: (u64, u64),
+    /// Total image size in bytes.
+    pub size: u64,
+    pub ids: Ids,
+}
+
+/// Every identifier in the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ids {
+    /// MBR disk signature (also the PARTUUID prefix on MBR disks).
+    pub mbr_disk_id: u32,
+    pub disk_guid: uuid::Uuid,
+    pub boot_part_guid: uuid::Uuid,
+    pub root_part_guid: uuid::Uuid,
+    pub fat_volume_id: u32,
+    pub ext4_uuid: uuid::Uuid,
+    pub ext4_hash_seed: uuid::Uuid,
+}
+
+impl Ids {
+    pub fn derive(config_hash: &str) -> Ids {
+        let bytes = |what: &str| -> [u8; 32] {
+            let mut h = Sha256::new();
+            h.update(b"haimg-id\0");
+            h.update(config_hash.as_bytes());
+            h.update(b"\0");
+            h.update(what.as_bytes());
+            h.finalize().into()
+        };
+        // A random-looking (version 4, RFC 4122 variant) UUID from a hash.
+        let uuid = |what: &str| {
+            let b = bytes(what);
+            let mut u = [0u8; 16];
+            u.copy_from_slice(&b[..16]);
+            uuid::Builder::from_random_bytes(u).into_uuid()
+        };
+        let word = |what: &str| {
+            let b = bytes(what);
+            // Zero is "no id" to some tools; avoid it.
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]]).max(1)
+        };
+        Ids {
+            mbr_disk_id: word("mbr-disk-id"),
+            disk_guid: uuid("disk-guid"),
+            boot_part_guid: uuid("boot-part"),
+            root_part_guid: uuid("root-part"),
+            fat_volume_id: word("fat-volume-id"),
+            ext4_uuid: uuid("ext4-uuid"),
+            ext4_hash_seed: uuid("ext4-hash-seed"),
+        }
+    }
+}
+
+impl Layout {
+    pub fn for_node(node: &NodePlan) -> Layout {
+        let p = &node.profile;
+        let boot_start = p.boot_offset_mib * MIB;
+        let boot_len = p.boot_size_mib * MIB;
+        let root_start = boot_start + boot_len;
+        let root_len = p.root_size_mib * MIB;
+        let tail = match p.table {
+            TableKind::Gpt => GPT_TAIL,
+            TableKind::Mbr => 0,
+        };
+        Layout {
+            table: p.table,
+            boot: (boot_start, boot_len),
+            root: (root_start, root_len),
+            size: root_start + root_len + tail,
+            ids: Ids::derive(&node.config_hash),
+        }
+    }
+
+    /// The root partition's PARTUUID as the kernel and fstab name it.
+    pub fn root_partuuid(&self) -> String {
+        match self.table {
+            TableKind::Mbr => format!("{:08x}-02", self.ids.mbr_disk_id),
+            TableKind::Gpt => self.ids.root_part_guid.to_string(),
+        }
+    }
+
+    pub fn boot_partuuid(&self) -> String {
+        match self.table {
+            TableKind::Mbr => format!("{:08x}-01", self.ids.mbr_disk_id),
+            TableKind::Gpt => self.ids.boot_part_guid.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_and_distinct() {
+        let a = Ids::derive("abc");
+        assert_eq!(a, Ids::derive("abc"));
+        assert_ne!(a.ext4_uuid, Ids::derive("abd").ext4_uuid);
+        assert_ne!(a.boot_part_guid, a.root_part_guid);
+        assert_eq!(a.disk_guid.get_version_num(), 4);
+    }
+}

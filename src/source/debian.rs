@@ -1,0 +1,144 @@
+//! `debian` bases: mmdebstrap makes a root filesystem tarball from Debian's
+//! archive, cached under the haimg cache by the hash of its spec, so the
+//! (slow, especially under emulation) bootstrap runs once per spec.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use sha2::{Digest, Sha256};
+
+use super::SourceError;
+use crate::config::Arch;
+use crate::plan::NodePlan;
+
+const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
+
+/// The mmdebstrap command line, minus the output path: also the cache key.
+fn spec(node: &NodePlan) -> Vec<String> {
+    let b = &node.base;
+    let suite = b.suite.clone().unwrap_or_else(|| "bookworm".into());
+    let components = if b.components.is_empty() {
+        vec!["main".to_string()]
+    } else {
+        b.components.clone()
+    };
+    let mut args = vec![
+        "--variant=minbase".to_string(),
+        format!("--architectures={}", node.profile.arch.debian()),
+        format!("--components={}", components.join(",")),
+        // Docs, man pages and locales cost time (most under emulation) and space.
+        "--dpkgopt=path-exclude=/usr/share/man/*".into(),
+        "--dpkgopt=path-exclude=/usr/share/doc/*".into(),
+        "--dpkgopt=path-include=/usr/share/doc/*/copyright".into(),
+        "--dpkgopt=path-exclude=/usr/share/locale/*".into(),
+        // Debian's raspi-firmware and kernel hooks write into /boot/firmware.
+        "--essential-hook=mkdir -p \"$1/boot/firmware\" \"$1/boot/efi\"".into(),
+    ];
+    if !b.packages.is_empty() {
+        args.push(format!("--include={}", b.packages.join(",")));
+    }
+    args.push(suite);
+    args.push("-".into()); // placeholder for the output
+    args.push(b.mirror.clone().unwrap_or_else(|| DEFAULT_MIRROR.into()));
+    args
+}
+
+fn key(node: &NodePlan, epoch: &str) -> String {
+    let mut h = Sha256::new();
+    for a in spec(node) {
+        h.update(a.as_bytes());
+        h.update([0]);
+    }
+    h.update(epoch.as_bytes());
+    hex::encode(&h.finalize()[..16])
+}
+
+fn host_arch() -> Option<Arch> {
+    match std::env::consts::ARCH {
+        "x86_64" => Some(Arch::Amd64),
+        "aarch64" => Some(Arch::Arm64),
+        _ => None,
+    }
+}
+
+/// For a foreign architecture, mmdebstrap runs the target's binaries through
+/// qemu-user via binfmt_misc.
+fn check_binfmt(arch: Arch) -> Result<(), SourceError> {
+    if host_arch() == Some(arch) {
+        return Ok(());
+    }
+    let name = match arch {
+        Arch::Arm64 => "qemu-aarch64",
+        Arch::Amd64 => "qemu-x86_64",
+    };
+    if Path::new("/proc/sys/fs/binfmt_misc").join(name).exists() {
+        return Ok(());
+    }
+    Err(SourceError::Tool(format!(
+        "building a {} root filesystem on this machine needs qemu-user emulation, and binfmt_misc has no {name} entry: `apt-get install qemu-user-static binfmt-support` (and `mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc` if that folder is empty)",
+        arch.debian()
+    )))
+}
+
+pub fn tarball(node: &NodePlan, cache: &Path, quiet: bool) -> Result<PathBuf, SourceError> {
+    let epoch = std::env::var("SOURCE_DATE_EPOCH").unwrap_or_default();
+    let dir = cache.join("debian");
+    let out = dir.join(format!(
+        "{}-{}.tar",
+        node.base.suite.as_deref().unwrap_or("debian"),
+        key(node, &epoch)
+    ));
+    if out.is_file() {
+        return Ok(out);
+    }
+    if Command::new("mmdebstrap")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return Err(SourceError::Tool(
+            "a `debian` base needs mmdebstrap: `apt-get install mmdebstrap` (it needs no root in unshare mode)".into(),
+        ));
+    }
+    check_binfmt(node.profile.arch)?;
+    std::fs::create_dir_all(&dir).map_err(|e| SourceError::Open {
+        path: dir.clone(),
+        source: e,
+    })?;
+    // Written under a temporary name and renamed: no half-made cache entry.
+    let tmp = tempfile::Builder::new()
+        .prefix(".mmdebstrap-")
+        .suffix(".tar")
+        .tempfile_in(&dir)
+        .map_err(|e| SourceError::Open {
+            path: dir.clone(),
+            source: e,
+        })?;
+    let mut args = spec(node);
+    let n = args.len();
+    args[n - 2] = tmp.path().display().to_string();
+    if !quiet {
+        eprintln!(
+            "haimg: running mmdebstrap for {} ({}), cached as {}",
+            node.hostname,
+            node.profile.arch.debian(),
+            out.display()
+        );
+    }
+    let status = Command::new("mmdebstrap")
+        .args(if quiet { vec!["--quiet"] } else { vec![] })
+        .args(&args)
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| SourceError::Tool(format!("cannot run mmdebstrap: {e}")))?;
+    if !status.success() {
+        return Err(SourceError::Tool(format!(
+            "mmdebstrap failed ({status}); its output above says why"
+        )));
+    }
+    tmp.persist(&out).map_err(|e| SourceError::Open {
+        path: out.clone(),
+        source: e.error,
+    })?;
+    Ok(out)
+}
