@@ -235,11 +235,17 @@ pub fn build(
             mk.finish(root_len, s.data_bytes)?;
             s
         }
-        Err(e) => {
+        Err(DiskError::Stream(e)) => {
             // mke2fs stopping early (a full filesystem) breaks our pipe: its
             // own error says more than the broken pipe.
             let needed = measure(&base).unwrap_or(0);
             mk.finish(root_len, needed)?;
+            return Err(DiskError::Stream(e).into());
+        }
+        Err(e) => {
+            // Our own finding about the tarball is the one to report; mke2fs
+            // only saw a stream that stopped.
+            let _ = mk.finish(root_len, 0);
             return Err(e.into());
         }
     };

@@ -94,6 +94,33 @@ impl Header {
         sum == stored
     }
     /// Old-style GNU sparse ('S') members carry extension blocks after the header.
+    /// Give a hard-link header its target's mode, owner and mtime. mke2fs
+    /// applies a link member's metadata to the shared inode, `tar -x` keeps
+    /// the target's; this makes the two agree.
+    fn adopt_metadata(&mut self, target: &[u8; BLOCK]) {
+        for r in [100..108, 108..116, 116..124, 136..148, 265..297, 297..329] {
+            self.raw[r.clone()].copy_from_slice(&target[r]);
+        }
+        let sum: u64 = self
+            .raw
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| {
+                if (148..156).contains(&i) {
+                    u64::from(b' ')
+                } else {
+                    u64::from(b)
+                }
+            })
+            .sum();
+        let field = format!("{sum:06o}\0 ");
+        self.raw[148..156].copy_from_slice(field.as_bytes());
+    }
+    fn link_name(&self) -> String {
+        let r = &self.raw[157..257];
+        let end = r.iter().position(|&b| b == 0).unwrap_or(r.len());
+        String::from_utf8_lossy(&r[..end]).into_owned()
+    }
     fn gnu_sparse_extended(&self) -> bool {
         self.typeflag() == b'S' && self.raw[482] != 0
     }
@@ -224,6 +251,10 @@ pub fn merge(mut base: impl Read, out: impl Write, rules: &Rules<'_>) -> Result<
     let mut long_name: Option<String> = None;
     let mut block = [0u8; BLOCK];
     let mut capture_n = 0usize;
+    // Headers of regular files, for hard links to copy their metadata from.
+    let mut regular_headers: std::collections::HashMap<String, [u8; BLOCK]> =
+        std::collections::HashMap::new();
+    let mut long_link: Option<String> = None;
 
     loop {
         if !read_block(&mut base, &mut block)? {
@@ -232,7 +263,7 @@ pub fn merge(mut base: impl Read, out: impl Write, rules: &Rules<'_>) -> Result<
         if block.iter().all(|&b| b == 0) {
             break; // end of archive (the second zero block is not needed)
         }
-        let h = Header { raw: block };
+        let mut h = Header { raw: block };
         if !h.checksum_ok() {
             return Err(bad(
                 "a header's checksum is wrong: not a tarball, or a corrupt one",
@@ -261,6 +292,10 @@ pub fn merge(mut base: impl Read, out: impl Write, rules: &Rules<'_>) -> Result<
                         let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
                         long_name = Some(String::from_utf8_lossy(&data[..end]).into_owned());
                     }
+                    b'K' => {
+                        let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+                        long_link = Some(String::from_utf8_lossy(&data[..end]).into_owned());
+                    }
                     b'x' => {
                         if let Some(p) = pax_path(&data) {
                             long_name = Some(p);
@@ -283,6 +318,7 @@ pub fn merge(mut base: impl Read, out: impl Write, rules: &Rules<'_>) -> Result<
             _ => {}
         }
         let raw_name = long_name.take().unwrap_or_else(|| h.name());
+        let link = long_link.take().unwrap_or_else(|| h.link_name());
         let path = normalize(&raw_name);
         if path.split('/').any(|c| c == "..") {
             return Err(DiskError::BadTar(format!(
@@ -303,6 +339,17 @@ pub fn merge(mut base: impl Read, out: impl Write, rules: &Rules<'_>) -> Result<
             pending.clear();
             copy_data(&mut base, &mut io::sink(), data_len, None)?;
             continue;
+        }
+        match typeflag {
+            b'0' | 0 | b'7' => {
+                regular_headers.insert(path.clone(), h.raw);
+            }
+            b'1' => {
+                if let Some(t) = regular_headers.get(&normalize(&link)) {
+                    h.adopt_metadata(t);
+                }
+            }
+            _ => {}
         }
         out.write_all(&pending).map_err(DiskError::Stream)?;
         pending.clear();
