@@ -75,12 +75,9 @@ impl Header {
         }
         name
     }
-    fn checksum_ok(&self) -> bool {
-        let Ok(stored) = octal(&self.raw[148..156]) else {
-            return false;
-        };
-        let sum: u64 = self
-            .raw
+    /// The header checksum: every byte summed, the checksum field as spaces.
+    fn sum(&self) -> u64 {
+        self.raw
             .iter()
             .enumerate()
             .map(|(i, &b)| {
@@ -90,8 +87,10 @@ impl Header {
                     u64::from(b)
                 }
             })
-            .sum();
-        sum == stored
+            .sum()
+    }
+    fn checksum_ok(&self) -> bool {
+        octal(&self.raw[148..156]).is_ok_and(|stored| stored == self.sum())
     }
     /// Old-style GNU sparse ('S') members carry extension blocks after the header.
     /// Give a hard-link header its target's mode, owner and mtime. mke2fs
@@ -101,19 +100,7 @@ impl Header {
         for r in [100..108, 108..116, 116..124, 136..148, 265..297, 297..329] {
             self.raw[r.clone()].copy_from_slice(&target[r]);
         }
-        let sum: u64 = self
-            .raw
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| {
-                if (148..156).contains(&i) {
-                    u64::from(b' ')
-                } else {
-                    u64::from(b)
-                }
-            })
-            .sum();
-        let field = format!("{sum:06o}\0 ");
+        let field = format!("{:06o}\0 ", self.sum());
         self.raw[148..156].copy_from_slice(field.as_bytes());
     }
     fn link_name(&self) -> String {
