@@ -30,6 +30,12 @@ if [ "$HAIMG_CHECK_MEMCG" = 1 ] && ! grep -qw memory /sys/fs/cgroup/cgroup.contr
   fail "the memory cgroup is off: add cgroup_enable=memory to cmdline.txt (K3s needs it)"
 fi
 
+# The image carries no SSH host keys (each node needs its own): make any that
+# are missing. Debian's sshd does not start without them.
+if command -v ssh-keygen >/dev/null 2>&1 && [ -d /etc/ssh ]; then
+  ssh-keygen -A >/dev/null || fail "cannot create SSH host keys"
+fi
+
 # Users: /etc/haimg/users/NAME/{authorized_keys,groups}.
 for dir in /etc/haimg/users/*/; do
   [ -d "$dir" ] || continue
