@@ -1,7 +1,7 @@
 # haimg — see README.md.
 CARGO ?= cargo
 
-.PHONY: all build test lint shellcheck unit example clean
+.PHONY: all build test lint shellcheck unit example example-render bench clean
 
 all: build
 
@@ -21,11 +21,25 @@ shellcheck:
 unit:
 	$(CARGO) nextest run --locked --no-fail-fast
 
-# Plan and render the example cluster (creates its secrets on first use).
+# Plan, render and build the example cluster from Debian's archive (creates
+# its secrets on first use; the auth key is yours to paste in). Needs
+# mmdebstrap, and qemu-user-static + binfmt for the arm64 Pis (slow: ~30 min
+# the first time, cached after).
 example: build
 	./target/release/haimg secrets init examples/homelab/cluster.toml
 	./target/release/haimg plan examples/homelab/cluster.toml
 	./target/release/haimg render examples/homelab/cluster.toml --out out/homelab-render --force
+	./target/release/haimg build examples/homelab/cluster.toml --out out
+
+# Only plan and render (no mmdebstrap, no images).
+example-render: build
+	./target/release/haimg secrets init examples/homelab/cluster.toml
+	./target/release/haimg plan examples/homelab/cluster.toml
+	./target/release/haimg render examples/homelab/cluster.toml --out out/homelab-render --force
+
+# Performance against the named peers, as ratios in one run (not a test).
+bench: build
+	bench/image.sh
 
 clean:
 	$(CARGO) clean
