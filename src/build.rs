@@ -28,6 +28,10 @@ pub struct Options {
     /// on the boot partition for first boot.
     pub payload: Option<PathBuf>,
     pub quiet: bool,
+    /// Never open a network connection.
+    pub offline: bool,
+    /// Accept artifacts without any checksum.
+    pub insecure: bool,
 }
 
 pub struct Built {
@@ -82,39 +86,45 @@ fn fstab(node: &NodePlan, layout: &Layout) -> String {
     )
 }
 
-/// The payload: files from a folder onto the boot partition, with a sha256
-/// manifest on the root filesystem that the node checks before installing.
-fn payload(
-    dir: &Path,
-    boot: &mut BTreeMap<String, fat::Source>,
-    root: &mut render::Files,
-) -> Result<()> {
-    let mut manifest = String::from("# sha256  name — checked by /usr/lib/haimg/payload.sh\n");
-    let mut names: Vec<String> = Vec::new();
+/// The payload files from a folder: `k3s`, `tailscale`, `tailscaled`, `images/*`.
+fn payload_from_dir(dir: &Path) -> Result<BTreeMap<String, PathBuf>> {
+    let mut out = BTreeMap::new();
     for name in ["k3s", "tailscale", "tailscaled"] {
         if dir.join(name).is_file() {
-            names.push(name.to_string());
+            out.insert(name.to_string(), dir.join(name));
         }
     }
     if let Ok(rd) = std::fs::read_dir(dir.join("images")) {
-        let mut imgs: Vec<String> = rd
-            .flatten()
-            .filter(|e| e.path().is_file())
-            .map(|e| format!("images/{}", e.file_name().to_string_lossy()))
-            .collect();
-        imgs.sort();
-        names.extend(imgs);
+        for e in rd.flatten().filter(|e| e.path().is_file()) {
+            out.insert(
+                format!("images/{}", e.file_name().to_string_lossy()),
+                e.path(),
+            );
+        }
     }
     anyhow::ensure!(
-        !names.is_empty(),
+        !out.is_empty(),
         "payload folder {} holds none of k3s, tailscale, tailscaled",
         dir.display()
     );
-    for name in names {
-        let p = dir.join(&name);
-        let mut f = std::fs::File::open(&p).with_context(|| format!("reading {}", p.display()))?;
+    Ok(out)
+}
+
+/// Put the payload on the boot partition, with a manifest (sha256, size,
+/// name) on the root filesystem that the node checks before installing.
+fn add_payload(
+    files: &BTreeMap<String, PathBuf>,
+    boot: &mut BTreeMap<String, fat::Source>,
+    root: &mut render::Files,
+) -> Result<()> {
+    let mut manifest = String::from(
+        "# sha256 size name; checked by /usr/lib/haimg/payload.sh before installing\n",
+    );
+    for (name, p) in files {
+        let mut f = std::fs::File::open(p).with_context(|| format!("reading {}", p.display()))?;
         let mut h = Sha256::new();
         let mut buf = vec![0u8; 1 << 16];
+        let mut size = 0u64;
         loop {
             let n = f
                 .read(&mut buf)
@@ -123,9 +133,13 @@ fn payload(
                 break;
             }
             h.update(&buf[..n]);
+            size += n as u64;
         }
-        manifest.push_str(&format!("{}  {name}\n", hex::encode(h.finalize())));
-        boot.insert(format!("haimg/payload/{name}"), fat::Source::File(p));
+        manifest.push_str(&format!("{} {size} {name}\n", hex::encode(h.finalize())));
+        boot.insert(
+            format!("haimg/payload/{name}"),
+            fat::Source::File(p.clone()),
+        );
     }
     root.insert(
         "etc/haimg/payload.sha256".into(),
@@ -147,7 +161,13 @@ pub fn build(
         return Err(DiskError::TooLargeForMbr(PathBuf::from(&node.hostname)).into());
     }
 
-    let base = source::base_tarball(node, &opts.cache, opts.quiet)?;
+    let fetcher =
+        source::fetch::Fetcher::new(opts.cache.clone(), opts.offline, opts.insecure, opts.quiet);
+    let base = source::base_tarball(node, &fetcher)?;
+    let payload_files = match &opts.payload {
+        Some(dir) => payload_from_dir(dir)?,
+        None => source::payload(cluster, node, &fetcher)?,
+    };
 
     let mut rendered = render::render(cluster, node, secrets);
     let partuuid = layout.root_partuuid();
@@ -164,12 +184,14 @@ pub fn build(
         render::file(0o444, "uninitialized\n"),
     );
     let mut extra_boot: BTreeMap<String, fat::Source> = BTreeMap::new();
-    match &opts.payload {
-        Some(dir) => payload(dir, &mut extra_boot, &mut rendered.root)?,
-        None if !opts.quiet => eprintln!(
-            "haimg: warning: no --payload folder: the image carries no k3s or tailscale binaries and first boot will stop at the payload step"
-        ),
-        None => {}
+    if payload_files.is_empty() {
+        if !opts.quiet {
+            eprintln!(
+                "haimg: warning: no payload (set [k3s] version and [tailscale] version, or pass --payload): first boot will stop at the payload step"
+            );
+        }
+    } else {
+        add_payload(&payload_files, &mut extra_boot, &mut rendered.root)?;
     }
 
     std::fs::create_dir_all(&opts.out_dir)

@@ -47,6 +47,29 @@ enum Command {
         /// No progress bars or notes
         #[arg(long, short)]
         quiet: bool,
+        /// Never open a network connection (everything must be cached)
+        #[arg(long)]
+        offline: bool,
+        /// Accept downloads that have no checksum to check
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Download and verify everything the nodes need, so builds can run offline
+    Fetch {
+        /// A node file, or the cluster file for every node
+        file: PathBuf,
+        /// Cache folder (default $XDG_CACHE_HOME/haimg)
+        #[arg(long, env = "HAIMG_CACHE")]
+        cache: Option<PathBuf>,
+        /// Only check that everything is cached; never connect
+        #[arg(long)]
+        offline: bool,
+        /// Accept downloads that have no checksum to check
+        #[arg(long)]
+        insecure: bool,
+        /// No progress bars
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Write a node's first-boot files to a folder for review
     Render {
@@ -111,17 +134,66 @@ fn run(cli: Cli) -> Result<()> {
             payload,
             cache,
             quiet,
-        } => cmd_build(&file, out, payload, cache, quiet),
+            offline,
+            insecure,
+        } => cmd_build(
+            &file,
+            build::Options {
+                out_dir: out,
+                cache: cache.unwrap_or_else(crate::source::cache_dir),
+                payload,
+                quiet,
+                offline,
+                insecure,
+            },
+        ),
+        Command::Fetch {
+            file,
+            cache,
+            offline,
+            insecure,
+            quiet,
+        } => cmd_fetch(
+            &file,
+            cache.unwrap_or_else(crate::source::cache_dir),
+            offline,
+            insecure,
+            quiet,
+        ),
     }
 }
 
-fn cmd_build(
+fn cmd_fetch(
     file: &Path,
-    out_dir: PathBuf,
-    payload: Option<PathBuf>,
-    cache: Option<PathBuf>,
+    cache: PathBuf,
+    offline: bool,
+    insecure: bool,
     quiet: bool,
 ) -> Result<()> {
+    let (plan, loaded, _secrets, _warnings) = load_plan(file, false)?;
+    let fetcher = crate::source::fetch::Fetcher::new(cache, offline, insecure, quiet);
+    let nodes: Vec<&plan::NodePlan> = match loaded.selected {
+        Some(i) => vec![&plan.nodes[i]],
+        None => plan.nodes.iter().collect(),
+    };
+    for node in nodes {
+        let base = match node.base.kind {
+            crate::config::BaseKind::Image => {
+                let a = crate::source::base_artifact(node).context("the image base has no url")?;
+                fetcher.get(&a)?
+            }
+            _ => crate::source::base_tarball(node, &fetcher)?,
+        };
+        println!("{}: base {}", node.hostname, base.display());
+        for (name, path) in crate::source::payload(&plan, node, &fetcher)? {
+            println!("{}: {name} {}", node.hostname, path.display());
+        }
+    }
+    Ok(())
+}
+
+fn cmd_build(file: &Path, opts: build::Options) -> Result<()> {
+    let quiet = opts.quiet;
     let (plan, loaded, secrets, warnings) = load_plan(file, true)?;
     if !warnings.items.is_empty() && !quiet {
         eprint!("{}", diag::render(&loaded.sources, &warnings.items));
@@ -129,12 +201,6 @@ fn cmd_build(
     let values = render::SecretValues {
         token: secrets.token.as_ref(),
         authkey: secrets.authkey.as_ref(),
-    };
-    let opts = build::Options {
-        out_dir,
-        cache: cache.unwrap_or_else(crate::source::cache_dir),
-        payload,
-        quiet,
     };
     let nodes: Vec<&plan::NodePlan> = match loaded.selected {
         Some(i) => vec![&plan.nodes[i]],

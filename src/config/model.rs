@@ -54,6 +54,8 @@ pub struct K3sCluster {
     #[serde(default)]
     pub tls_san: Vec<S<String>>,
     pub write_kubeconfig_mode: Option<S<String>>,
+    /// Carry K3s's air-gap images too (`k3s-airgap-images-ARCH.tar.zst`).
+    pub airgap_images: Option<S<bool>>,
     #[serde(default)]
     pub etcd: EtcdConfig,
 }
@@ -137,6 +139,10 @@ pub struct BaseConfig {
     #[serde(default)]
     pub packages: Vec<S<String>>,
     // rootfs / image
+    /// A named artifact from the catalogue (e.g. `raspios-lite-arm64`) with
+    /// `version`, instead of `url` + checksums.
+    pub catalogue: Option<S<String>>,
+    pub version: Option<S<String>>,
     pub url: Option<S<String>>,
     pub sha256: Option<S<String>>,
     pub checksums: Option<S<String>>,
@@ -198,6 +204,9 @@ pub struct KernelConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeK3s {
+    /// This node's K3s version, when it differs from the cluster's (agents
+    /// only: every server must run the same version).
+    pub version: Option<S<String>>,
     #[serde(default)]
     pub labels: Vec<S<String>>,
     /// Absent: the profile's and role's defaults (the witness taint).

@@ -17,6 +17,10 @@ pub const INSTALL_HINT: &str = "install e2fsprogs >= 1.47.1 and libarchive: on D
 /// haimg's own mke2fs.conf, so the features do not depend on the host's: what
 /// Debian 12's kernel (6.1) and e2fsck 1.47.0 accept. `orphan_file` and
 /// `metadata_csum_seed` are left out on purpose (older e2fsck refuse them).
+/// `lazy_itable_init = 1`: in a regular file mke2fs "zeroes" inode tables by
+/// punching holes and then marks them zeroed; a bmap-aware flash skips holes,
+/// so a reused disk would keep stale bytes the filesystem trusts to be zero.
+/// Left uninitialised, the kernel zeroes them itself on first mount.
 const MKE2FS_CONF: &str = "\
 [defaults]
 \tbase_features = sparse_super,large_file,filetype,resize_inode,dir_index,ext_attr
@@ -26,7 +30,7 @@ const MKE2FS_CONF: &str = "\
 \tinode_size = 256
 \tinode_ratio = 16384
 \treserved_ratio = 1
-\tlazy_itable_init = 0
+\tlazy_itable_init = 1
 \tlazy_journal_init = 0
 
 [fs_types]

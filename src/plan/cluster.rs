@@ -183,6 +183,23 @@ pub(super) fn build(loaded: &Loaded, diags: &mut Diags) -> Option<ClusterPlan> {
             // The witness runs no workloads: no data disk unless asked for.
             n.storage.data = DataMode::None;
         }
+        // One K3s version across the control plane (facts §3: servers must
+        // agree); agents may differ.
+        match (&nf.value.k3s.version, is_server) {
+            (Some(v), true) if Some(v.get_ref()) != k3s.version.as_ref() => diags.error(
+                Some(nf.file),
+                Some(v.span()),
+                format!(
+                    "server {} would run K3s {} but the cluster runs {}",
+                    n.hostname,
+                    v.get_ref(),
+                    k3s.version.as_deref().unwrap_or("no pinned version")
+                ),
+                "all servers run the cluster's [k3s] version; only agents may differ",
+            ),
+            (None, _) => n.k3s_version = k3s.version.clone(),
+            _ => {}
+        }
         n.data_dir = match n.storage.data {
             DataMode::None => None,
             _ if k3s.data_dir.starts_with('/') => Some(k3s.data_dir.clone()),
@@ -289,6 +306,7 @@ fn k3s_plan(loaded: &Loaded, diags: &mut Diags, _nodes: &[Option<NodePlan>]) -> 
         );
     }
     K3sPlan {
+        airgap_images: k.airgap_images.as_ref().is_some_and(|b| *b.get_ref()),
         version,
         disable,
         flannel_iface,

@@ -57,6 +57,7 @@ pub struct ClusterPlan {
 #[derive(Debug, Clone, Serialize)]
 pub struct K3sPlan {
     pub version: Option<String>,
+    pub airgap_images: bool,
     pub disable: Vec<String>,
     pub flannel_iface: String,
     pub data_dir: String,
@@ -94,6 +95,8 @@ pub struct NodePlan {
     pub storage: StoragePlan,
     /// K3s `data-dir`; `None` keeps K3s's default.
     pub data_dir: Option<String>,
+    /// The K3s release this node runs (its own or the cluster's).
+    pub k3s_version: Option<String>,
     pub users: Vec<UserPlan>,
     pub modules: Vec<String>,
     pub sysctls: BTreeMap<String, String>,

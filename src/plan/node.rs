@@ -176,6 +176,12 @@ pub(super) fn resolve(
         base: base?,
         storage: storage?,
         data_dir: None,
+        k3s_version: n
+            .k3s
+            .version
+            .as_ref()
+            .filter(|v| checked(diags, f, v, "K3s version", check::k3s_version))
+            .map(|v| v.get_ref().clone()),
         users,
         modules,
         sysctls,
@@ -423,15 +429,32 @@ fn resolve_base(
             "pick a profile for this architecture, or a base built for it",
         );
     }
+    // A catalogue name becomes its URL and checksums file now, so every later
+    // stage sees one kind of reference.
+    let (mut url, mut checksums) = (
+        base.url.as_ref().map(|s| s.get_ref().clone()),
+        base.checksums.as_ref().map(|s| s.get_ref().clone()),
+    );
+    if let (Some(c), Some(v), Some(p)) = (&base.catalogue, &base.version, profile) {
+        match crate::source::catalogue::artifact(c.get_ref(), v.get_ref(), p.0.arch) {
+            Ok(a) => {
+                url = Some(a.url);
+                if let crate::source::fetch::Check::Checksums { url: c, .. } = a.check {
+                    checksums = Some(c);
+                }
+            }
+            Err(e) => diags.error(Some(f), Some(c.span()), e, ""),
+        }
+    }
     Some(BasePlan {
         kind,
         suite: base.suite.as_ref().map(|s| s.get_ref().clone()),
         mirror: base.mirror.as_ref().map(|s| s.get_ref().clone()),
         components,
         packages,
-        url: base.url.as_ref().map(|s| s.get_ref().clone()),
+        url,
         sha256: base.sha256.as_ref().map(|s| s.get_ref().to_lowercase()),
-        checksums: base.checksums.as_ref().map(|s| s.get_ref().clone()),
+        checksums,
         cloud_init: base
             .cloud_init
             .as_ref()

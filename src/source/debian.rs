@@ -80,7 +80,12 @@ fn check_binfmt(arch: Arch) -> Result<(), SourceError> {
     )))
 }
 
-pub fn tarball(node: &NodePlan, cache: &Path, quiet: bool) -> Result<PathBuf, SourceError> {
+pub fn tarball(
+    node: &NodePlan,
+    cache: &Path,
+    quiet: bool,
+    offline: bool,
+) -> Result<PathBuf, SourceError> {
     let epoch = std::env::var("SOURCE_DATE_EPOCH").unwrap_or_default();
     let dir = cache.join("debian");
     let out = dir.join(format!(
@@ -90,6 +95,12 @@ pub fn tarball(node: &NodePlan, cache: &Path, quiet: bool) -> Result<PathBuf, So
     ));
     if out.is_file() {
         return Ok(out);
+    }
+    if offline {
+        return Err(SourceError::Tool(format!(
+            "the debian base of {} is not in the cache and --offline is set; run `haimg fetch` while online",
+            node.hostname
+        )));
     }
     if Command::new("mmdebstrap")
         .arg("--version")

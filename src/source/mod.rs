@@ -2,8 +2,13 @@
 //! Downloads, checksum files and the content-addressed cache arrive with the
 //! sources issue; here: local files, and mmdebstrap for `debian` bases.
 
+pub mod catalogue;
+pub mod checksums;
 pub mod debian;
+pub mod fetch;
+pub mod unpack;
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -13,6 +18,10 @@ use crate::plan::NodePlan;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    #[error(transparent)]
+    Fetch(#[from] fetch::FetchError),
+    #[error(transparent)]
+    Unpack(#[from] unpack::UnpackError),
     #[error("cannot open {path}: {source}")]
     Open { path: PathBuf, source: io::Error },
     #[error("{0}")]
@@ -86,40 +95,121 @@ pub fn open_reader<R: Read + Send + 'static>(inner: R) -> io::Result<Box<dyn Rea
     })
 }
 
-/// The base's root filesystem tarball for a node: a local file for `rootfs`,
-/// mmdebstrap's cached output for `debian`.
-pub fn base_tarball(node: &NodePlan, cache: &Path, quiet: bool) -> Result<PathBuf, SourceError> {
+/// The artifact for a `rootfs` or `image` base.
+pub fn base_artifact(node: &NodePlan) -> Option<fetch::Artifact> {
+    let b = &node.base;
+    let url = b.url.clone()?;
+    // Relative paths are relative to the node file.
+    let url = match fetch::local_path(&url) {
+        Some(p) if p.is_relative() => node
+            .source_file
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(p)
+            .display()
+            .to_string(),
+        _ => url,
+    };
+    let check = match (&b.sha256, &b.checksums) {
+        (Some(h), _) => {
+            checksums::Digest::parse(h).map_or(fetch::Check::None, fetch::Check::Pinned)
+        }
+        (None, Some(c)) => fetch::Check::Checksums {
+            url: c.clone(),
+            file: url.rsplit('/').next().unwrap_or_default().to_string(),
+        },
+        (None, None) => fetch::Check::None,
+    };
+    Some(fetch::Artifact {
+        name: format!("{} base", node.hostname),
+        url,
+        check,
+    })
+}
+
+/// The base's root filesystem tarball for a node: fetched and verified for
+/// `rootfs`, mmdebstrap's cached output for `debian`.
+pub fn base_tarball(node: &NodePlan, fetcher: &fetch::Fetcher) -> Result<PathBuf, SourceError> {
     match node.base.kind {
         BaseKind::Rootfs => {
-            let url = node.base.url.as_deref().unwrap_or("");
-            let path = local_path(url, &node.source_file)?;
-            if !path.is_file() {
-                return Err(SourceError::Open {
-                    path,
-                    source: io::Error::from(io::ErrorKind::NotFound),
-                });
-            }
-            Ok(path)
+            let a = base_artifact(node).ok_or_else(|| SourceError::Unsupported("the rootfs base has no url".into()))?;
+            Ok(fetcher.get(&a)?)
         }
-        BaseKind::Debian => debian::tarball(node, cache, quiet),
+        BaseKind::Debian => debian::tarball(node, &fetcher.cache, fetcher.quiet, fetcher.offline),
         BaseKind::Image => Err(SourceError::Unsupported(
-            "`image` bases (customising an existing OS image) are not built yet; use a `rootfs` or `debian` base".into(),
+            "`image` bases (customising an existing OS image) are not built yet; use a `rootfs` or `debian` base (`haimg fetch` can already download and verify the image)".into(),
         )),
     }
 }
 
-/// A `file://` URL or a plain path, relative to the node file.
-fn local_path(url: &str, node_file: &Path) -> Result<PathBuf, SourceError> {
-    if url.starts_with("http://") || url.starts_with("https://") {
-        return Err(SourceError::Unsupported(format!(
-            "{url}: downloading bases is not built yet; download it and give its path"
-        )));
+/// What goes on the boot partition for first boot: name on the node's payload
+/// list (`k3s`, `tailscale`, `tailscaled`, `images/…`) → local file.
+pub fn payload(
+    cluster: &crate::plan::ClusterPlan,
+    node: &NodePlan,
+    fetcher: &fetch::Fetcher,
+) -> Result<BTreeMap<String, PathBuf>, SourceError> {
+    let mut out = BTreeMap::new();
+    let arch = node.profile.arch;
+    if let Some(v) = &node.k3s_version {
+        let a = catalogue::artifact("k3s", v, arch).map_err(SourceError::Unsupported)?;
+        out.insert("k3s".to_string(), fetcher.get(&a)?);
+        if cluster.k3s.airgap_images {
+            let a = catalogue::artifact("k3s-airgap-images", v, arch)
+                .map_err(SourceError::Unsupported)?;
+            out.insert(
+                format!("images/k3s-airgap-images-{}.tar.zst", arch.debian()),
+                fetcher.get(&a)?,
+            );
+        }
     }
-    let p = url.strip_prefix("file://").unwrap_or(url);
-    let dir = node_file.parent().unwrap_or(Path::new("."));
-    Ok(dir.join(p))
+    if let Some(v) = &cluster.tailscale.version {
+        let a = catalogue::artifact("tailscale", v, arch).map_err(SourceError::Unsupported)?;
+        let tgz = fetcher.get(&a)?;
+        out.extend(unpack_cached(
+            &tgz,
+            &["tailscale", "tailscaled"],
+            &fetcher.cache,
+        )?);
+    }
+    Ok(out)
 }
 
+/// Unpack named members once per archive into `cache/unpacked/ARCHIVE/`,
+/// through a temporary folder and a rename: no half-unpacked cache entry.
+fn unpack_cached(
+    archive: &Path,
+    names: &[&str],
+    cache: &Path,
+) -> Result<BTreeMap<String, PathBuf>, SourceError> {
+    let open_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e| SourceError::Open {
+            path: path.clone(),
+            source: e,
+        }
+    };
+    let leaf = archive
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dest = cache.join("unpacked").join(leaf);
+    if !names.iter().all(|n| dest.join(n).is_file()) {
+        let parent = cache.join("unpacked");
+        std::fs::create_dir_all(&parent).map_err(open_err(&parent))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".unpack-")
+            .tempdir_in(&parent)
+            .map_err(open_err(&parent))?;
+        unpack::named(archive, names, tmp.path())?;
+        let _ = std::fs::remove_dir_all(&dest);
+        std::fs::rename(tmp.keep(), &dest).map_err(open_err(&dest))?;
+    }
+    Ok(names
+        .iter()
+        .map(|n| (n.to_string(), dest.join(n)))
+        .collect())
+}
 /// haimg's cache folder: `$HAIMG_CACHE`, else `$XDG_CACHE_HOME/haimg`, else
 /// `~/.cache/haimg`.
 pub fn cache_dir() -> PathBuf {

@@ -21,13 +21,14 @@ dest_of() {
 [ -f "$manifest" ] || fail "no payload manifest at $manifest"
 
 installed=0
-while read -r sum name; do
+while read -r sum size name; do
   case "$sum" in '' | '#'*) continue ;; esac
   dest=$(dest_of "$name") || fail "unknown payload entry $name in $manifest"
   if [ -f "$dest" ] && [ "$(sha256sum "$dest" | cut -d' ' -f1)" = "$sum" ]; then
     continue
   fi
   [ -f "$src/$name" ] || fail "$name is neither installed nor on the boot partition"
+  [ "$(wc -c <"$src/$name")" -eq "$size" ] || fail "$name on the boot partition has the wrong size (expected $size bytes)"
   actual=$(sha256sum "$src/$name" | cut -d' ' -f1)
   [ "$actual" = "$sum" ] || fail "$name on the boot partition does not match the manifest (sha256 $actual, expected $sum)"
   install -D -m 0755 "$src/$name" "$dest.haimg-new"
