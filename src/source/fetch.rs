@@ -44,7 +44,9 @@ pub enum FetchError {
         "{name}: {url} has no sha256 and no checksums file; pin `sha256` or name the publisher's checksums, or pass --insecure"
     )]
     Unverifiable { name: String, url: String },
-    #[error("{name}: refusing plain http:// for {url} without a pinned sha256")]
+    #[error(
+        "{name}: refusing plain http:// for {url} without a pinned sha256 (use https, or pin `sha256`)"
+    )]
     PlainHttp { name: String, url: String },
     #[error(
         "{name}: not in the cache and --offline is set ({url}); run `haimg fetch` while online"
@@ -134,7 +136,7 @@ impl Fetcher {
         if let Some(local) = local_path(&a.url) {
             return self.local(a, &local);
         }
-        let is_http = a.url.starts_with("http://");
+        let is_http = a.url.starts_with("http://") && !is_loopback(&a.url);
         match &a.check {
             Check::Pinned(_) => {}
             _ if is_http => {
@@ -222,7 +224,7 @@ impl Fetcher {
         } else if cached.is_file() {
             fs::read_to_string(&cached).map_err(self.io(a, "reading a cached checksums file"))?
         } else {
-            if url.starts_with("http://") {
+            if url.starts_with("http://") && !is_loopback(url) {
                 return Err(FetchError::PlainHttp {
                     name: a.name.clone(),
                     url: url.to_string(),
@@ -465,6 +467,25 @@ fn algo_name(a: Algo) -> &'static str {
 /// A cache key for a URL.
 pub fn key(url: &str) -> String {
     hex::encode(&Sha256::digest(url.as_bytes())[..16])
+}
+
+/// A plain-http URL to this machine (a local mirror): nothing on the way to
+/// tamper with, so the http rule does not apply.
+pub fn is_loopback(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host.split(':').next().unwrap_or("")
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `file://` URLs and plain paths.

@@ -76,6 +76,7 @@ pub fn open_reader<R: Read + Send + 'static>(inner: R) -> io::Result<Box<dyn Rea
             let stream = liblzma::stream::MtStreamBuilder::new()
                 .threads(std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
                 .memlimit_threading(u64::MAX)
+                .memlimit_stop(u64::MAX)
                 .decoder()
                 .or_else(|_| {
                     liblzma::stream::Stream::new_stream_decoder(

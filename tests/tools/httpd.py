@@ -9,6 +9,7 @@ PORTFILE once listening. Faults are chosen by a path prefix:
   /fail-N/F        answers 503 for the first N GETs of F, then serves it
   /hang/F          accepts, then never answers
   /count           plain text: how many GETs (of anything else) were served
+  /log             one line per such GET: "PATH RANGE-or--"
 Anything missing is a 404. It stops by itself after 10 minutes.
 """
 import os, re, sys, threading, time
@@ -16,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROOT = os.path.abspath(sys.argv[1])
 LOCK = threading.Lock()
-STATE = {"count": 0, "seen": {}}
+STATE = {"count": 0, "seen": {}, "log": []}
 
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -26,8 +27,8 @@ class H(BaseHTTPRequestHandler):
 
     def do_GET(self):
         path = self.path.split("?")[0]
-        if path == "/count":
-            body = str(STATE["count"]).encode()
+        if path in ("/count", "/log"):
+            body = (str(STATE["count"]) if path == "/count" else "".join(l + "\n" for l in STATE["log"])).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -35,6 +36,7 @@ class H(BaseHTTPRequestHandler):
             return
         with LOCK:
             STATE["count"] += 1
+            STATE["log"].append("%s %s" % (path, self.headers.get("Range") or "-"))
             n = STATE["seen"].get(path, 0)
             STATE["seen"][path] = n + 1
         fault, rel = None, path
