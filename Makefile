@@ -1,7 +1,7 @@
 # haimg — see README.md.
 CARGO ?= cargo
 
-.PHONY: all build test lint shellcheck unit example example-render bench clean
+.PHONY: all build test lint shellcheck unit e2e example example-render bench clean
 
 all: build
 
@@ -17,9 +17,15 @@ lint:
 
 shellcheck:
 	shellcheck -x -P SCRIPTDIR overlays/usr/lib/haimg/*.sh
+	shellcheck -s sh tests/standins/k3s tests/standins/tailscale tests/standins/tailscaled
 
+# Every test, the QEMU boot test (tests/boot.rs) included.
 unit:
 	$(CARGO) nextest run --locked --no-fail-fast
+
+# Only the boot test: images built by haimg booted in QEMU.
+e2e:
+	$(CARGO) nextest run --locked --test boot --no-capture
 
 # Plan, render and build the example cluster from Debian's archive (creates
 # its secrets on first use; the auth key is yours to paste in). Needs
@@ -40,6 +46,7 @@ example-render: build
 # Performance against the named peers, as ratios in one run (not a test).
 bench: build
 	bench/image.sh
+	bench/stream.sh
 
 clean:
 	$(CARGO) clean
