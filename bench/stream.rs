@@ -6,7 +6,9 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 fn main() -> anyhow::Result<()> {
-    let path = std::env::args().nth(1).ok_or_else(|| anyhow::anyhow!("usage: stream FILE"))?;
+    let path = std::env::args()
+        .nth(1)
+        .ok_or_else(|| anyhow::anyhow!("usage: stream FILE"))?;
     let t = Instant::now();
     let mut r = haimg::source::open_decompressed(std::path::Path::new(&path))?;
     let mut h = Sha256::new();
@@ -20,6 +22,10 @@ fn main() -> anyhow::Result<()> {
         h.update(&buf[..k]);
         n += k as u64;
     }
-    println!("{n} {:.3} {}", t.elapsed().as_secs_f64(), hex::encode(h.finalize()));
+    println!(
+        "{n} {:.3} {}",
+        t.elapsed().as_secs_f64(),
+        hex::encode(h.finalize())
+    );
     Ok(())
 }

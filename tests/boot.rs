@@ -19,16 +19,32 @@ const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 const BOOT_LIMIT: Duration = Duration::from_secs(900);
 
 fn sh(cmd: &str, args: &[&str]) -> Output {
-    Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"))
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"))
 }
 
 fn ok(o: &Output, what: &str) -> String {
-    assert!(o.status.success(), "{what} failed:\n{}{}", stdout(o), stderr(o));
+    assert!(
+        o.status.success(),
+        "{what} failed:\n{}{}",
+        stdout(o),
+        stderr(o)
+    );
     stdout(o)
 }
 
 fn ready() -> bool {
-    let tools = ["qemu-system-x86_64", "mmdebstrap", "sfdisk", "debugfs", "mtype", "blkid", "mkfs.ext4"];
+    let tools = [
+        "qemu-system-x86_64",
+        "mmdebstrap",
+        "sfdisk",
+        "debugfs",
+        "mtype",
+        "blkid",
+        "mkfs.ext4",
+    ];
     let mut all = tools.iter().all(|t| have(t));
     if !Path::new(OVMF_CODE).exists() {
         assert!(std::env::var("CI").is_err(), "OVMF is required under CI");
@@ -80,20 +96,30 @@ ssh_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHaimgBootTestKeyAAAAAAAAAAAAAA
         .expect("profile")
         .replace("root_size_mib = 8192", "root_size_mib = 2048")
         .replace("boot_size_mib = 512", "boot_size_mib = 256");
-    write_files(dir, &[
-        ("cluster.toml", cluster.to_string()),
-        ("test-uefi.toml", profile),
-        ("one.toml", node("one", data)),
-        ("two.toml", node("two", "data = \"rest\"")),
-        ("w.toml", node("w", "data = \"none\"")),
-    ]);
+    write_files(
+        dir,
+        &[
+            ("cluster.toml", cluster.to_string()),
+            ("test-uefi.toml", profile),
+            ("one.toml", node("one", data)),
+            ("two.toml", node("two", "data = \"rest\"")),
+            ("w.toml", node("w", "data = \"none\"")),
+        ],
+    );
     write_secrets(dir);
 }
 
 fn build(dir: &Path, node: &str, out: &str) -> PathBuf {
     let t = Instant::now();
     let o = haimg()
-        .args(["build", &format!("{node}.toml"), "--out", out, "-q", "--payload"])
+        .args([
+            "build",
+            &format!("{node}.toml"),
+            "--out",
+            out,
+            "-q",
+            "--payload",
+        ])
         .arg(repo().join("tests/standins"))
         .env("SOURCE_DATE_EPOCH", "1704067200")
         .current_dir(dir)
@@ -115,6 +141,18 @@ impl Vm {
     /// Boot `disk` (and `extra` disks) under OVMF. `peer_port`: where the
     /// guest's 10.0.2.100:6443 leads on this machine (a peer answering /ping).
     fn start(disk: &Path, extra: &[&Path], peer_port: Option<u16>, log: &Path) -> Vm {
+        Vm::start_with(disk, extra, peer_port, log, None)
+    }
+
+    /// `arm`: the kernel, initrd and command line for a direct-kernel boot of
+    /// `qemu-system-aarch64 -M virt`; `None`: x86_64 under OVMF.
+    fn start_with(
+        disk: &Path,
+        extra: &[&Path],
+        peer_port: Option<u16>,
+        log: &Path,
+        arm: Option<(&Path, &Path, &str)>,
+    ) -> Vm {
         let vars = tempfile::NamedTempFile::new().expect("vars");
         std::fs::copy(OVMF_VARS, vars.path()).expect("copy OVMF vars");
         let qmp = log.with_extension("qmp");
@@ -124,16 +162,58 @@ impl Vm {
         if let Some(p) = peer_port {
             nic.push_str(&format!(",guestfwd=tcp:10.0.2.100:6443-tcp:127.0.0.1:{p}"));
         }
-        let mut c = Command::new("qemu-system-x86_64");
-        c.args(["-machine", "q35", "-accel", "tcg", "-m", "1536", "-smp", "2", "-nographic", "-no-reboot"])
-            .arg("-drive")
-            .arg(format!("if=pflash,format=raw,readonly=on,file={OVMF_CODE}"))
-            .arg("-drive")
-            .arg(format!("if=pflash,format=raw,file={}", vars.path().display()))
-            .arg("-drive")
+        let mut c;
+        match arm {
+            None => {
+                c = Command::new("qemu-system-x86_64");
+                c.args([
+                    "-machine",
+                    "q35",
+                    "-accel",
+                    "tcg",
+                    "-m",
+                    "1536",
+                    "-smp",
+                    "2",
+                    "-nographic",
+                    "-no-reboot",
+                ])
+                .arg("-drive")
+                .arg(format!("if=pflash,format=raw,readonly=on,file={OVMF_CODE}"))
+                .arg("-drive")
+                .arg(format!(
+                    "if=pflash,format=raw,file={}",
+                    vars.path().display()
+                ));
+            }
+            Some((kernel, initrd, append)) => {
+                c = Command::new("qemu-system-aarch64");
+                c.args([
+                    "-M",
+                    "virt",
+                    "-cpu",
+                    "cortex-a72",
+                    "-accel",
+                    "tcg",
+                    "-m",
+                    "1536",
+                    "-smp",
+                    "2",
+                    "-nographic",
+                    "-no-reboot",
+                ])
+                .arg("-kernel")
+                .arg(kernel)
+                .arg("-initrd")
+                .arg(initrd)
+                .args(["-append", append]);
+            }
+        }
+        c.arg("-drive")
             .arg(format!("file={},format=raw,if=virtio", disk.display()));
         for d in extra {
-            c.arg("-drive").arg(format!("file={},format=raw,if=virtio", d.display()));
+            c.arg("-drive")
+                .arg(format!("file={},format=raw,if=virtio", d.display()));
         }
         c.args(["-nic", &nic])
             .arg("-qmp")
@@ -141,7 +221,12 @@ impl Vm {
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(log).expect("log"))
             .stderr(Stdio::inherit());
-        Vm { child: c.spawn().expect("qemu"), log: log.to_path_buf(), qmp, _vars: vars }
+        Vm {
+            child: c.spawn().expect("qemu"),
+            log: log.to_path_buf(),
+            qmp,
+            _vars: vars,
+        }
     }
 
     fn console(&self) -> String {
@@ -157,23 +242,53 @@ impl Vm {
             if text.contains(want) {
                 return text;
             }
-            if let Some(line) = text.lines().find(|l| l.contains("haimg: ") && l.contains(": failed:")) {
+            if let Some(line) = text
+                .lines()
+                .find(|l| l.contains("haimg: ") && l.contains(": failed:"))
+            {
                 self.kill();
-                panic!("first boot failed: {line}\n--- console tail:\n{}", tail(&text));
+                panic!(
+                    "first boot failed: {line}\n--- console tail:\n{}",
+                    tail(&text)
+                );
             }
             if let Ok(Some(st)) = self.child.try_wait() {
-                panic!("qemu exited ({st}) before {want:?}\n--- console tail:\n{}", tail(&text));
+                panic!(
+                    "qemu exited ({st}) before {want:?}\n--- console tail:\n{}",
+                    tail(&text)
+                );
             }
             if t.elapsed() > limit {
                 self.kill();
-                panic!("no {want:?} within {limit:?}\n--- console tail:\n{}", tail(&text));
+                panic!(
+                    "no {want:?} within {limit:?}\n--- console tail:\n{}",
+                    tail(&text)
+                );
             }
             std::thread::sleep(Duration::from_secs(2));
         }
     }
 
-    /// ACPI power button through QMP, then wait for QEMU to exit.
+    /// ACPI power button through QMP, pressed again every 15 s (a press
+    /// before systemd-logind listens is lost), until QEMU exits.
     fn power_down(mut self) {
+        let t = Instant::now();
+        let mut pressed: Option<Instant> = None;
+        while t.elapsed() < Duration::from_secs(240) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            if pressed.is_none_or(|p| p.elapsed() > Duration::from_secs(15)) {
+                self.press_power();
+                pressed = Some(Instant::now());
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        self.kill();
+        panic!("the guest did not power down\n{}", tail(&self.console()));
+    }
+
+    fn press_power(&self) {
         if let Ok(mut s) = UnixStream::connect(&self.qmp) {
             let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
             let mut r = BufReader::new(s.try_clone().expect("clone"));
@@ -182,16 +297,8 @@ impl Vm {
             let _ = s.write_all(b"{\"execute\":\"qmp_capabilities\"}\n");
             let _ = r.read_line(&mut line);
             let _ = s.write_all(b"{\"execute\":\"system_powerdown\"}\n");
+            let _ = r.read_line(&mut line);
         }
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(180) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_secs(1));
-        }
-        self.kill();
-        panic!("the guest did not power down\n{}", tail(&self.console()));
     }
 
     fn kill(&mut self) {
@@ -213,19 +320,29 @@ fn tail(s: &str) -> String {
 
 /// Copy a partition out of a disk image (offsets from sfdisk) for debugfs.
 fn partition(img: &Path, n: usize, out: &Path) {
-    let pt: serde_json::Value = serde_json::from_str(&ok(&sh("sfdisk", &["-J", img.to_str().expect("p")]), "sfdisk")).expect("json");
+    let pt: serde_json::Value = serde_json::from_str(&ok(
+        &sh("sfdisk", &["-J", img.to_str().expect("p")]),
+        "sfdisk",
+    ))
+    .expect("json");
     let p = &pt["partitiontable"]["partitions"][n - 1];
-    let (start, size) = (p["start"].as_u64().expect("start"), p["size"].as_u64().expect("size"));
+    let (start, size) = (
+        p["start"].as_u64().expect("start"),
+        p["size"].as_u64().expect("size"),
+    );
     ok(
-        &sh("dd", &[
-            &format!("if={}", img.display()),
-            &format!("of={}", out.display()),
-            "bs=512",
-            &format!("skip={start}"),
-            &format!("count={size}"),
-            "conv=sparse",
-            "status=none",
-        ]),
+        &sh(
+            "dd",
+            &[
+                &format!("if={}", img.display()),
+                &format!("of={}", out.display()),
+                "bs=512",
+                &format!("skip={start}"),
+                &format!("count={size}"),
+                "conv=sparse",
+                "status=none",
+            ],
+        ),
         "dd",
     );
 }
@@ -245,10 +362,24 @@ impl Peer {
         let key = dir.join("peer.key");
         let crt = dir.join("peer.crt");
         ok(
-            &sh("openssl", &[
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=peer",
-                "-keyout", key.to_str().expect("p"), "-out", crt.to_str().expect("p"),
-            ]),
+            &sh(
+                "openssl",
+                &[
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=peer",
+                    "-keyout",
+                    key.to_str().expect("p"),
+                    "-out",
+                    crt.to_str().expect("p"),
+                ],
+            ),
             "openssl",
         );
         let portfile = dir.join("peer.port");
@@ -277,11 +408,18 @@ srv.serve_forever()
             .spawn()
             .expect("peer");
         let t = Instant::now();
-        while std::fs::read_to_string(&portfile).map(|s| s.is_empty()).unwrap_or(true) {
+        while std::fs::read_to_string(&portfile)
+            .map(|s| s.is_empty())
+            .unwrap_or(true)
+        {
             assert!(t.elapsed() < Duration::from_secs(10), "peer did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        let port = std::fs::read_to_string(&portfile).expect("port").trim().parse().expect("port");
+        let port = std::fs::read_to_string(&portfile)
+            .expect("port")
+            .trim()
+            .parse()
+            .expect("port");
         Peer { child, port }
     }
 }
@@ -293,11 +431,27 @@ impl Drop for Peer {
     }
 }
 
-fn boot_until_done(disk: &Path, extra: &[&Path], peer: Option<u16>, log: &Path, name: &str) -> String {
+/// Console logs are kept here, so a failed run can be read afterwards.
+fn log_path(name: &str) -> PathBuf {
+    let d = repo().join("target/boot-test");
+    std::fs::create_dir_all(&d).expect("log dir");
+    d.join(format!("{name}.log"))
+}
+
+fn boot_until_done(
+    disk: &Path,
+    extra: &[&Path],
+    peer: Option<u16>,
+    log: &Path,
+    name: &str,
+) -> String {
     let t = Instant::now();
     let mut vm = Vm::start(disk, extra, peer, log);
     let console = vm.wait_for("haimg: first boot done", BOOT_LIMIT);
-    eprintln!("boot test: {name}: boot to \"first boot done\" in {:.0?}", t.elapsed());
+    eprintln!(
+        "boot test: {name}: boot to \"first boot done\" in {:.0?}",
+        t.elapsed()
+    );
     vm.power_down();
     console
 }
@@ -320,36 +474,104 @@ fn x86_64_first_boot_scenarios() {
     assert!(!debugfs(&root0, "ls /etc/ssh").contains("ssh_host_ed25519_key"));
     // Flash it onto a larger "SSD": the data partition goes in the rest.
     let disk = dir.join("ssd.img");
-    ok(&sh("cp", &["--sparse=always", img.to_str().expect("p"), disk.to_str().expect("p")]), "cp");
-    ok(&sh("truncate", &["-s", "6G", disk.to_str().expect("p")]), "truncate");
-    let console = boot_until_done(&disk, &[], None, &dir.join("boot1.log"), "bootstrap first boot");
-    for step in ["haimg: prepare: ok", "haimg: storage: ok", "haimg: payload: ok", "haimg: tailscale: ok", "creating the cluster", "haimg: scrub: ok"] {
-        assert!(console.contains(step), "console lacks {step:?}\n{}", tail(&console));
+    ok(
+        &sh(
+            "cp",
+            &[
+                "--sparse=always",
+                img.to_str().expect("p"),
+                disk.to_str().expect("p"),
+            ],
+        ),
+        "cp",
+    );
+    ok(
+        &sh("truncate", &["-s", "6G", disk.to_str().expect("p")]),
+        "truncate",
+    );
+    let console = boot_until_done(
+        &disk,
+        &[],
+        None,
+        &log_path("x86-boot1"),
+        "bootstrap first boot",
+    );
+    for step in [
+        "haimg: prepare: ok",
+        "haimg: storage: ok",
+        "haimg: payload: ok",
+        "haimg: tailscale: ok",
+        "creating the cluster",
+        "haimg: scrub: ok",
+    ] {
+        assert!(
+            console.contains(step),
+            "console lacks {step:?}\n{}",
+            tail(&console)
+        );
     }
-    assert!(console.contains("formatted blank"), "the data partition must be made on first boot");
+    assert!(
+        console.contains("formatted blank"),
+        "the data partition must be made on first boot"
+    );
 
     // The disk after power-down, through independent tools.
     let pt = ok(&sh("sfdisk", &["-d", disk.to_str().expect("p")]), "sfdisk");
-    assert_eq!(pt.lines().filter(|l| l.contains(" : start=")).count(), 3, "{pt}");
+    assert_eq!(
+        pt.lines().filter(|l| l.contains(" : start=")).count(),
+        3,
+        "{pt}"
+    );
     let data = dir.join("data.part");
     partition(&disk, 3, &data);
-    let blk = ok(&sh("blkid", &["-p", "-o", "export", data.to_str().expect("p")]), "blkid");
-    assert!(blk.contains("TYPE=ext4") && blk.contains("LABEL=k3s-storage"), "{blk}");
+    let blk = ok(
+        &sh("blkid", &["-p", "-o", "export", data.to_str().expect("p")]),
+        "blkid",
+    );
+    assert!(
+        blk.contains("TYPE=ext4") && blk.contains("LABEL=k3s-storage"),
+        "{blk}"
+    );
     let root = dir.join("root.part");
     partition(&disk, 2, &root);
     let esp = dir.join("esp.part");
     partition(&disk, 1, &esp);
-    let secrets = stdout(&sh("mdir", &["-i", esp.to_str().expect("p"), "-b", "::haimg/secrets"]));
-    assert!(!secrets.contains("k3s-token") && !secrets.contains("tailscale-authkey"), "secrets left on the ESP: {secrets}");
+    let secrets = stdout(&sh(
+        "mdir",
+        &["-i", esp.to_str().expect("p"), "-b", "::haimg/secrets"],
+    ));
+    assert!(
+        !secrets.contains("k3s-token") && !secrets.contains("tailscale-authkey"),
+        "secrets left on the ESP: {secrets}"
+    );
     let mid = debugfs(&root, "cat /etc/machine-id");
-    assert!(mid.trim().len() == 32 && mid.trim() != "uninitialized", "machine-id {mid:?}");
-    assert!(debugfs(&root, "ls /etc/ssh").contains("ssh_host_ed25519_key"), "host keys made on the node");
+    assert!(
+        mid.trim().len() == 32 && mid.trim() != "uninitialized",
+        "machine-id {mid:?}"
+    );
+    assert!(
+        debugfs(&root, "ls /etc/ssh").contains("ssh_host_ed25519_key"),
+        "host keys made on the node"
+    );
     let ts = debugfs(&root, "cat /var/lib/haimg-standin/tailscale-up.args");
-    assert!(ts.contains("--auth-key=file:/boot/efi/haimg/secrets/tailscale-authkey") && ts.contains("--hostname=one"), "{ts}");
-    assert_eq!(debugfs(&root, "cat /var/lib/haimg-standin/authkey-seen").trim(), AUTHKEY);
+    assert!(
+        ts.contains("--auth-key=file:/boot/efi/haimg/secrets/tailscale-authkey")
+            && ts.contains("--hostname=one"),
+        "{ts}"
+    );
+    assert_eq!(
+        debugfs(&root, "cat /var/lib/haimg-standin/authkey-seen").trim(),
+        AUTHKEY
+    );
     let k3s = debugfs(&root, "cat /var/lib/haimg-standin/k3s.run");
-    assert!(k3s.starts_with("args: server\ntailscale0: up\n"), "K3s must start after tailscale0 has its address:\n{k3s}");
-    assert!(k3s.contains("cluster-init: true") && !k3s.contains("config.yaml.d"), "{k3s}");
+    assert!(
+        k3s.starts_with("args: server\ntailscale0: up\n"),
+        "K3s must start after tailscale0 has its address:\n{k3s}"
+    );
+    assert!(
+        k3s.contains("cluster-init: true") && !k3s.contains("config.yaml.d"),
+        "{k3s}"
+    );
     assert!(debugfs(&root, "cat /var/lib/haimg/status").contains("role=bootstrap"));
     let fstab = debugfs(&root, "cat /etc/fstab");
     assert!(fstab.contains("/mnt/k3s-storage ext4"), "{fstab}");
@@ -359,38 +581,118 @@ fn x86_64_first_boot_scenarios() {
     assert_eq!(starts.lines().count(), 1, "{starts}");
 
     // Scenario 2: a second boot of the same disk: nothing re-made, data kept.
-    let console = boot_until_done_again(&disk, &dir.join("boot2.log"));
-    assert!(!console.contains("formatted blank"), "second boot must not format");
+    let console = boot_until_done_again(&disk, &log_path("x86-boot2"));
+    assert!(
+        !console.contains("formatted blank"),
+        "second boot must not format"
+    );
     partition(&disk, 3, &data);
-    assert_eq!(debugfs(&data, "cat /k3s/standin-starts").lines().count(), 2, "data from the first boot kept");
+    assert_eq!(
+        debugfs(&data, "cat /k3s/standin-starts").lines().count(),
+        2,
+        "data from the first boot kept"
+    );
 
     // Scenario 3: re-flash of the bootstrap server while a peer answers /ping.
     let peer = Peer::start(dir);
     let disk3 = dir.join("reflash.img");
-    ok(&sh("cp", &["--sparse=always", img.to_str().expect("p"), disk3.to_str().expect("p")]), "cp");
-    ok(&sh("truncate", &["-s", "6G", disk3.to_str().expect("p")]), "truncate");
-    let console = boot_until_done(&disk3, &[], Some(peer.port), &dir.join("boot3.log"), "re-flashed bootstrap");
-    assert!(console.contains("answers, joining the existing cluster"), "{}", tail(&console));
+    ok(
+        &sh(
+            "cp",
+            &[
+                "--sparse=always",
+                img.to_str().expect("p"),
+                disk3.to_str().expect("p"),
+            ],
+        ),
+        "cp",
+    );
+    ok(
+        &sh("truncate", &["-s", "6G", disk3.to_str().expect("p")]),
+        "truncate",
+    );
+    let console = boot_until_done(
+        &disk3,
+        &[],
+        Some(peer.port),
+        &log_path("x86-reflash"),
+        "re-flashed bootstrap",
+    );
+    assert!(
+        console.contains("answers, joining the existing cluster"),
+        "{}",
+        tail(&console)
+    );
     partition(&disk3, 2, &root);
     let k3s = debugfs(&root, "cat /var/lib/haimg-standin/k3s.run");
-    assert!(k3s.contains("cluster-init: false") && k3s.contains("server: https://two.boot-net.ts.net:6443"), "{k3s}");
+    assert!(
+        k3s.contains("cluster-init: false")
+            && k3s.contains("server: https://two.boot-net.ts.net:6443"),
+        "{k3s}"
+    );
     drop(peer);
 
     // Scenario 4: a second disk that already holds ext4 and a file.
     cluster(dir, "data = \"device\"\ndevice = \"/dev/vdb\"");
     let img4 = build(dir, "one", "out4");
     let disk4 = dir.join("dev.img");
-    ok(&sh("cp", &["--sparse=always", img4.to_str().expect("p"), disk4.to_str().expect("p")]), "cp");
+    ok(
+        &sh(
+            "cp",
+            &[
+                "--sparse=always",
+                img4.to_str().expect("p"),
+                disk4.to_str().expect("p"),
+            ],
+        ),
+        "cp",
+    );
     let second = dir.join("second.img");
-    ok(&sh("truncate", &["-s", "1G", second.to_str().expect("p")]), "truncate");
-    ok(&sh("mkfs.ext4", &["-q", "-L", "precious", second.to_str().expect("p")]), "mkfs.ext4");
+    ok(
+        &sh("truncate", &["-s", "1G", second.to_str().expect("p")]),
+        "truncate",
+    );
+    ok(
+        &sh(
+            "mkfs.ext4",
+            &["-q", "-L", "precious", second.to_str().expect("p")],
+        ),
+        "mkfs.ext4",
+    );
     let note = dir.join("note");
     std::fs::write(&note, "keep me\n").expect("note");
-    ok(&sh("debugfs", &["-w", "-R", &format!("write {} note", note.display()), second.to_str().expect("p")]), "debugfs write");
-    let console = boot_until_done(&disk4, &[&second], None, &dir.join("boot4.log"), "existing second disk");
-    assert!(console.contains("already holds ext4: mounting it as it is"), "{}", tail(&console));
+    ok(
+        &sh(
+            "debugfs",
+            &[
+                "-w",
+                "-R",
+                &format!("write {} note", note.display()),
+                second.to_str().expect("p"),
+            ],
+        ),
+        "debugfs write",
+    );
+    let console = boot_until_done(
+        &disk4,
+        &[&second],
+        None,
+        &log_path("x86-second-disk"),
+        "existing second disk",
+    );
+    assert!(
+        console.contains("already holds ext4: mounting it as it is"),
+        "{}",
+        tail(&console)
+    );
     assert_eq!(debugfs(&second, "cat /note"), "keep me\n");
-    let blk = ok(&sh("blkid", &["-p", "-o", "export", second.to_str().expect("p")]), "blkid");
+    let blk = ok(
+        &sh(
+            "blkid",
+            &["-p", "-o", "export", second.to_str().expect("p")],
+        ),
+        "blkid",
+    );
     assert!(blk.contains("LABEL=precious"), "not re-formatted: {blk}");
 }
 
@@ -398,8 +700,149 @@ fn x86_64_first_boot_scenarios() {
 fn boot_until_done_again(disk: &Path, log: &Path) -> String {
     let t = Instant::now();
     let mut vm = Vm::start(disk, &[], None, log);
-    let console = vm.wait_for("haimg: scrub: skipped: first boot already completed", BOOT_LIMIT);
+    let console = vm.wait_for(
+        "haimg: scrub: skipped: first boot already completed",
+        BOOT_LIMIT,
+    );
     eprintln!("boot test: second boot in {:.0?}", t.elapsed());
     vm.power_down();
     console
+}
+
+#[test]
+fn rpi4_arm64_first_boot() {
+    if !ready() || !have("qemu-system-aarch64") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let profile = std::fs::read_to_string(repo().join("profiles/rpi4.toml"))
+        .expect("profile")
+        .replace("root_size_mib = 8192", "root_size_mib = 2048");
+    // Minimal on purpose: the arm64 base is made under qemu-user emulation.
+    let node = r#"cluster = "cluster.toml"
+hostname = "pi"
+profile = "test-rpi4.toml"
+[base]
+kind = "debian"
+suite = "bookworm"
+components = ["main", "non-free-firmware"]
+packages = ["linux-image-arm64", "raspi-firmware", "systemd-sysv", "udev", "kmod", "iproute2", "curl",
+            "e2fsprogs", "fdisk", "mount", "passwd", "initramfs-tools"]
+"#;
+    write_files(dir, &[
+        ("cluster.toml", "name = \"boot\"\ntailnet = \"boot-net.ts.net\"\nnodes = [\"pi.toml\"]\n[[server]]\nname = \"pi\"\nbootstrap = true\n".to_string()),
+        ("test-rpi4.toml", profile),
+        ("pi.toml", node.to_string()),
+    ]);
+    write_secrets(dir);
+    let img = build(dir, "pi", "out");
+    // The Pi's boot files, as its firmware would load them.
+    let boot = dir.join("boot.part");
+    partition(&img, 1, &boot);
+    let get = |f: &str| {
+        let p = dir.join(f);
+        ok(
+            &sh(
+                "mcopy",
+                &[
+                    "-n",
+                    "-i",
+                    boot.to_str().expect("p"),
+                    &format!("::{f}"),
+                    p.to_str().expect("p"),
+                ],
+            ),
+            "mcopy",
+        );
+        p
+    };
+    let (kernel, initrd) = (get("vmlinuz"), get("initrd.img"));
+    let cmdline = std::fs::read_to_string(get("cmdline.txt")).expect("cmdline");
+    assert!(cmdline.contains("cgroup_enable=memory"));
+    // serial0 is the Pi's UART; on QEMU's virt board it is ttyAMA0.
+    let append = cmdline
+        .trim()
+        .replace("console=serial0,115200", "console=ttyAMA0,115200")
+        .replace("console=tty1 ", "");
+    let disk = dir.join("ssd.img");
+    ok(
+        &sh(
+            "cp",
+            &[
+                "--sparse=always",
+                img.to_str().expect("p"),
+                disk.to_str().expect("p"),
+            ],
+        ),
+        "cp",
+    );
+    ok(
+        &sh("truncate", &["-s", "5G", disk.to_str().expect("p")]),
+        "truncate",
+    );
+    let t = Instant::now();
+    let mut vm = Vm::start_with(
+        &disk,
+        &[],
+        None,
+        &log_path("rpi4-arm64"),
+        Some((&kernel, &initrd, &append)),
+    );
+    let console = vm.wait_for("haimg: first boot done", BOOT_LIMIT);
+    eprintln!(
+        "boot test: rpi4 arm64: boot to \"first boot done\" in {:.0?}",
+        t.elapsed()
+    );
+    vm.power_down();
+    for step in [
+        "haimg: prepare: ok",
+        "formatted blank",
+        "haimg: payload: ok",
+        "haimg: tailscale: ok",
+        "creating the cluster",
+        "haimg: scrub: ok",
+    ] {
+        assert!(
+            console.contains(step),
+            "console lacks {step:?}\n{}",
+            tail(&console)
+        );
+    }
+    let pt = ok(&sh("sfdisk", &["-d", disk.to_str().expect("p")]), "sfdisk");
+    assert!(
+        pt.contains("label: dos") && pt.lines().filter(|l| l.contains(" : start=")).count() == 3,
+        "{pt}"
+    );
+    let data = dir.join("data.part");
+    partition(&disk, 3, &data);
+    assert!(
+        ok(
+            &sh("blkid", &["-p", "-o", "export", data.to_str().expect("p")]),
+            "blkid"
+        )
+        .contains("LABEL=k3s-storage")
+    );
+    partition(&disk, 1, &boot);
+    let secrets = stdout(&sh(
+        "mdir",
+        &["-i", boot.to_str().expect("p"), "-b", "::haimg/secrets"],
+    ));
+    assert!(
+        !secrets.contains("k3s-token") && !secrets.contains("tailscale-authkey"),
+        "{secrets}"
+    );
+    let root = dir.join("root.part");
+    partition(&disk, 2, &root);
+    let k3s = debugfs(&root, "cat /var/lib/haimg-standin/k3s.run");
+    assert!(
+        k3s.starts_with("args: server\ntailscale0: up\n") && k3s.contains("cluster-init: true"),
+        "{k3s}"
+    );
+    let ts = debugfs(&root, "cat /var/lib/haimg-standin/tailscale-up.args");
+    assert!(
+        ts.contains("--auth-key=file:/boot/firmware/haimg/secrets/tailscale-authkey")
+            && ts.contains("--hostname=pi"),
+        "{ts}"
+    );
 }
