@@ -269,8 +269,8 @@ impl Vm {
         }
     }
 
-    /// ACPI power button through QMP, pressed again every 15 s (a press
-    /// before systemd-logind listens is lost), until QEMU exits.
+    /// Wait for the guest to power off (the k3s stand-in does it after first
+    /// boot); press the ACPI button every 15 s too, for bases with logind.
     fn power_down(mut self) {
         let t = Instant::now();
         let mut pressed: Option<Instant> = None;

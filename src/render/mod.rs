@@ -98,6 +98,17 @@ pub fn render(cluster: &ClusterPlan, node: &NodePlan, secrets: &SecretValues<'_>
         );
     }
 
+    // Wired DHCP for systemd-networkd: Debian bases built by haimg have no
+    // other network configuration (the first boot test found the NIC left
+    // unconfigured). On bases with NetworkManager or ifupdown, networkd is off
+    // and this file is inert.
+    root.insert(
+        "etc/systemd/network/80-haimg-wired.network".into(),
+        file(
+            0o644,
+            "# Written by haimg: DHCP on every wired interface.\n[Match]\nName=en* eth* end*\n\n[Network]\nDHCP=yes\n",
+        ),
+    );
     root.insert(
         "etc/modules-load.d/haimg.conf".into(),
         file(
