@@ -24,7 +24,13 @@ while IFS= read -r mod; do
 done </etc/modules-load.d/haimg.conf
 
 # systemd-sysctl may run before br_netfilter exists; apply again now.
-sysctl -q -p /etc/sysctl.d/90-haimg.conf >/dev/null || fail "sysctl settings were refused"
+# Through systemd-sysctl, not sysctl(8): minimal bases lack procps.
+for tool in /usr/lib/systemd/systemd-sysctl /lib/systemd/systemd-sysctl; do
+  if [ -x "$tool" ]; then
+    "$tool" /etc/sysctl.d/90-haimg.conf || fail "the kernel refused a setting of /etc/sysctl.d/90-haimg.conf"
+    break
+  fi
+done
 
 if [ "$HAIMG_CHECK_MEMCG" = 1 ] && ! grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
   fail "the memory cgroup is off: add cgroup_enable=memory to cmdline.txt (K3s needs it)"

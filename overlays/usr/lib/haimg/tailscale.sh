@@ -35,4 +35,7 @@ until has_address; do
   [ $i -le 300 ] || fail "tailscale0 has no 100.x address after 300 s"
   sleep 1
 done
-say "$STEP" ok "tailscale0 is $(ip -4 -o addr show dev tailscale0 | awk '{print $4}' | head -n 1)"
+# "N: tailscale0 inet ADDR/32 …": the fourth word (no awk in minimal bases).
+# shellcheck disable=SC2046
+set -- $(ip -4 -o addr show dev tailscale0 | head -n 1)
+say "$STEP" ok "tailscale0 is ${4:-?}"
