@@ -45,11 +45,14 @@ peer() {
   printf 'label: gpt\nstart=2048, size=1048576, type=U\nsize=16777216, type=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709\n' | sfdisk -q peer.img
   tar -x --numeric-owner --xattrs --xattrs-include='*' -C stage -f "$tarball"
   mke2fs -q -F -t ext4 -d stage -E offset=$(( 513 * 1048576 )) peer.img 8192M
-  mkfs.fat -F 32 --offset 2048 -n ESP peer.img 524288 > /dev/null
-  mmd -i peer.img@@1M ::EFI ::EFI/BOOT ::loader ::loader/entries ::haimg
-  mcopy -i peer.img@@1M stage/usr/lib/systemd/boot/efi/systemd-bootx64.efi ::EFI/BOOT/BOOTX64.EFI
-  mcopy -i peer.img@@1M "$(ls stage/boot/vmlinuz-* | tail -n 1)" ::haimg/vmlinuz
-  mcopy -i peer.img@@1M "$(ls stage/boot/initrd.img-* | tail -n 1)" ::haimg/initrd.img
+  rm -f esp.img
+  mkfs.fat -C -F 32 -n ESP esp.img 524288 > /dev/null
+  mmd -i esp.img ::EFI ::EFI/BOOT ::loader ::loader/entries ::haimg
+  mcopy -i esp.img stage/usr/lib/systemd/boot/efi/systemd-bootx64.efi ::EFI/BOOT/BOOTX64.EFI
+  mcopy -i esp.img "$(ls stage/boot/vmlinuz-* | tail -n 1)" ::haimg/vmlinuz
+  mcopy -i esp.img "$(ls stage/boot/initrd.img-* | tail -n 1)" ::haimg/initrd.img
+  dd if=esp.img of=peer.img bs=1M seek=1 conv=notrunc,sparse status=none
+  rm -f esp.img
   rm -rf stage
 }
 export -f peer; export tarball
