@@ -9,23 +9,6 @@ use std::process::{Command, Output};
 
 use common::*;
 
-fn sh(cmd: &str, args: &[&str]) -> Output {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"))
-}
-
-fn ok(o: &Output, what: &str) -> String {
-    assert!(
-        o.status.success(),
-        "{what} failed:\n{}{}",
-        stdout(o),
-        stderr(o)
-    );
-    stdout(o)
-}
-
 fn tools_present() -> bool {
     [
         "mke2fs", "e2fsck", "debugfs", "sfdisk", "sgdisk", "fsck.fat", "mtype", "blkid",

@@ -25,6 +25,25 @@ pub fn run(args: &[&str]) -> Output {
     haimg().args(args).output().expect("run haimg")
 }
 
+/// Run a program; panics only if it cannot be started.
+pub fn sh(cmd: &str, args: &[&str]) -> Output {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"))
+}
+
+/// Its stdout, after asserting it succeeded.
+pub fn ok(o: &Output, what: &str) -> String {
+    assert!(
+        o.status.success(),
+        "{what} failed:\n{}{}",
+        stdout(o),
+        stderr(o)
+    );
+    stdout(o)
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
