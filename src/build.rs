@@ -300,7 +300,8 @@ pub fn build(
     };
     fat::build(tmp.as_file(), &volume, &boot_files, &|n| bar.set(n))?;
     bar.finish();
-    drop_capture(capture_dir);
+    // Captured boot files are in the image now.
+    let _ = capture_dir.close();
 
     tmp.as_file().sync_all().context("syncing the image")?;
     let sha =
@@ -315,10 +316,6 @@ pub fn build(
         image: final_img,
         sha256: sha,
     })
-}
-
-fn drop_capture(d: tempfile::TempDir) {
-    let _ = d.close();
 }
 
 /// Bytes of file data in a tarball: for the "does not fit" message.

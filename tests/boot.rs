@@ -414,6 +414,16 @@ impl Drop for Peer {
     }
 }
 
+/// "Flash" an image onto a disk file, growing it to `size` (empty: as is)
+/// so first boot finds free space for the data partition.
+fn flash(img: &Path, disk: &Path, size: &str) {
+    let (img, disk) = (img.to_str().expect("p"), disk.to_str().expect("p"));
+    ok(&sh("cp", &["--sparse=always", img, disk]), "cp");
+    if !size.is_empty() {
+        ok(&sh("truncate", &["-s", size, disk]), "truncate");
+    }
+}
+
 /// Console logs are kept here, so a failed run can be read afterwards.
 fn log_path(name: &str) -> PathBuf {
     let d = repo().join("target/boot-test");
@@ -457,21 +467,7 @@ fn x86_64_first_boot_scenarios() {
     assert!(!debugfs(&root0, "ls /etc/ssh").contains("ssh_host_ed25519_key"));
     // Flash it onto a larger "SSD": the data partition goes in the rest.
     let disk = dir.join("ssd.img");
-    ok(
-        &sh(
-            "cp",
-            &[
-                "--sparse=always",
-                img.to_str().expect("p"),
-                disk.to_str().expect("p"),
-            ],
-        ),
-        "cp",
-    );
-    ok(
-        &sh("truncate", &["-s", "6G", disk.to_str().expect("p")]),
-        "truncate",
-    );
+    flash(&img, &disk, "6G");
     let console = boot_until_done(
         &disk,
         &[],
@@ -579,21 +575,7 @@ fn x86_64_first_boot_scenarios() {
     // Scenario 3: re-flash of the bootstrap server while a peer answers /ping.
     let peer = Peer::start(dir);
     let disk3 = dir.join("reflash.img");
-    ok(
-        &sh(
-            "cp",
-            &[
-                "--sparse=always",
-                img.to_str().expect("p"),
-                disk3.to_str().expect("p"),
-            ],
-        ),
-        "cp",
-    );
-    ok(
-        &sh("truncate", &["-s", "6G", disk3.to_str().expect("p")]),
-        "truncate",
-    );
+    flash(&img, &disk3, "6G");
     let console = boot_until_done(
         &disk3,
         &[],
@@ -619,17 +601,7 @@ fn x86_64_first_boot_scenarios() {
     cluster(dir, "data = \"device\"\ndevice = \"/dev/vdb\"");
     let img4 = build(dir, "one", "out4");
     let disk4 = dir.join("dev.img");
-    ok(
-        &sh(
-            "cp",
-            &[
-                "--sparse=always",
-                img4.to_str().expect("p"),
-                disk4.to_str().expect("p"),
-            ],
-        ),
-        "cp",
-    );
+    flash(&img4, &disk4, "");
     let second = dir.join("second.img");
     ok(
         &sh("truncate", &["-s", "1G", second.to_str().expect("p")]),
@@ -749,21 +721,7 @@ packages = ["linux-image-arm64", "raspi-firmware", "systemd-sysv", "udev", "kmod
         .replace("console=serial0,115200", "console=ttyAMA0,115200")
         .replace("console=tty1 ", "");
     let disk = dir.join("ssd.img");
-    ok(
-        &sh(
-            "cp",
-            &[
-                "--sparse=always",
-                img.to_str().expect("p"),
-                disk.to_str().expect("p"),
-            ],
-        ),
-        "cp",
-    );
-    ok(
-        &sh("truncate", &["-s", "5G", disk.to_str().expect("p")]),
-        "truncate",
-    );
+    flash(&img, &disk, "5G");
     let t = Instant::now();
     let mut vm = Vm::start_with(
         &disk,

@@ -141,7 +141,7 @@ pub(super) fn build(loaded: &Loaded, diags: &mut Diags) -> Option<ClusterPlan> {
         ordered.insert(0, b.clone());
     }
     let fqdn = |h: &str| format!("{h}.{tailnet_s}");
-    let k3s = k3s_plan(loaded, diags, &nodes);
+    let k3s = k3s_plan(loaded, diags);
 
     for (i, slot) in nodes.iter_mut().enumerate() {
         let Some(n) = slot.as_mut() else { continue };
@@ -245,7 +245,7 @@ fn servers_span_sites(plan: &ClusterPlan) -> bool {
     sites.len() > 1
 }
 
-fn k3s_plan(loaded: &Loaded, diags: &mut Diags, _nodes: &[Option<NodePlan>]) -> K3sPlan {
+fn k3s_plan(loaded: &Loaded, diags: &mut Diags) -> K3sPlan {
     let cf = loaded.cluster.file;
     let k = &loaded.cluster.value.k3s;
     let opt = |diags: &mut Diags,

@@ -65,7 +65,6 @@ pub fn open_decompressed(path: &Path) -> Result<Box<dyn Read + Send>, SourceErro
 
 /// Decompress a stream by its magic bytes.
 pub fn open_reader<R: Read + Send + 'static>(inner: R) -> io::Result<Box<dyn Read + Send>> {
-    let open_err = |e| e;
     let mut r = BufReader::with_capacity(1 << 20, inner);
     let kind = sniff(r.fill_buf()?);
     Ok(match kind {
@@ -88,9 +87,9 @@ pub fn open_reader<R: Read + Send + 'static>(inner: R) -> io::Result<Box<dyn Rea
             Box::new(liblzma::bufread::XzDecoder::new_stream(r, stream))
         }
         Compression::Zstd => {
-            let mut d = zstd::stream::read::Decoder::with_buffer(r).map_err(open_err)?;
+            let mut d = zstd::stream::read::Decoder::with_buffer(r)?;
             // Streams made with --long need a large window.
-            d.window_log_max(31).map_err(open_err)?;
+            d.window_log_max(31)?;
             Box::new(d)
         }
     })
