@@ -1,15 +1,43 @@
 # haimg — see README.md.
 CARGO ?= cargo
+NEXTEST = $(CARGO) nextest run --locked --no-fail-fast
 
-.PHONY: all build test lint shellcheck unit e2e example example-render bench clean
+.PHONY: all build deps test lint shellcheck unit e2e example example-render bench clean \
+	phase-build phase-lint phase-unit phase-bases phase-boots
 
 all: build
 
 build:
-	$(CARGO) build --release
+	$(CARGO) build --release --locked
 
-# fmt + clippy + shellcheck + every test (unit, integration, golden).
-test: lint shellcheck unit
+# Installs the Debian packages the tests, the example and the bench call when
+# any is missing (through .ci/install-deps, with sudo when not root); names
+# cargo-nextest or the Rust version when those are missing.
+deps:
+	@bash .ci/ensure-deps
+
+# fmt + clippy + shellcheck + every test (unit, integration, golden, QEMU
+# boots), in timed phases; the phase times are printed at the end.
+test: deps
+	@bash .ci/phases build lint unit bases boots
+
+phase-build:
+	$(NEXTEST) --no-run
+
+phase-lint: lint shellcheck
+
+# Everything but the QEMU boot tests.
+phase-unit:
+	$(NEXTEST) -E 'not binary(boot)'
+
+# The Debian bases the boot tests share (mmdebstrap; arm64 under qemu-user),
+# cached in the haimg cache, and checked for haimg's required packages.
+phase-bases:
+	$(NEXTEST) -E 'binary(boot) & test(bases_)' --no-capture
+
+# Images built from those bases, booted in QEMU.
+phase-boots:
+	$(NEXTEST) -E 'binary(boot) & not test(bases_)' --no-capture
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -18,20 +46,20 @@ lint:
 shellcheck:
 	shellcheck -x -P SCRIPTDIR overlays/usr/lib/haimg/*.sh
 	shellcheck -s sh tests/standins/k3s tests/standins/tailscale tests/standins/tailscaled
+	shellcheck .ci/run .ci/install-deps .ci/ensure-deps .ci/phases bench/*.sh
 
-# Every test, the QEMU boot test (tests/boot.rs) included.
 unit:
-	$(CARGO) nextest run --locked --no-fail-fast
+	$(NEXTEST)
 
-# Only the boot test: images built by haimg booted in QEMU.
-e2e:
-	$(CARGO) nextest run --locked --test boot --no-capture
+# Only the boot tests: images built by haimg booted in QEMU.
+e2e: deps
+	$(NEXTEST) --test boot --no-capture
 
 # Plan, render and build the example cluster from Debian's archive (creates
 # its secrets on first use; the auth key is yours to paste in). Needs
-# mmdebstrap, and qemu-user-static + binfmt for the arm64 Pis (slow: ~30 min
-# the first time, cached after).
-example: build
+# mmdebstrap, and qemu-user-static + binfmt for the arm64 Pis (`make deps`
+# installs them). Slow the first time (see the README), cached after.
+example: deps build
 	./target/release/haimg secrets init examples/homelab/cluster.toml
 	./target/release/haimg plan examples/homelab/cluster.toml
 	./target/release/haimg render examples/homelab/cluster.toml --out out/homelab-render --force
@@ -44,7 +72,7 @@ example-render: build
 	./target/release/haimg render examples/homelab/cluster.toml --out out/homelab-render --force
 
 # Performance against the named peers, as ratios in one run (not a test).
-bench: build
+bench: deps build
 	bench/image.sh
 	bench/stream.sh
 

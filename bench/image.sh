@@ -49,8 +49,8 @@ peer() {
   mkfs.fat -C -F 32 -n ESP esp.img 524288 > /dev/null
   mmd -i esp.img ::EFI ::EFI/BOOT ::loader ::loader/entries ::haimg
   mcopy -i esp.img stage/usr/lib/systemd/boot/efi/systemd-bootx64.efi ::EFI/BOOT/BOOTX64.EFI
-  mcopy -i esp.img "$(ls stage/boot/vmlinuz-* | tail -n 1)" ::haimg/vmlinuz
-  mcopy -i esp.img "$(ls stage/boot/initrd.img-* | tail -n 1)" ::haimg/initrd.img
+  mcopy -i esp.img "$(find stage/boot -name "vmlinuz-*" | sort -V | tail -n 1)" ::haimg/vmlinuz
+  mcopy -i esp.img "$(find stage/boot -name "initrd.img-*" | sort -V | tail -n 1)" ::haimg/initrd.img
   dd if=esp.img of=peer.img bs=1M seek=1 conv=notrunc,sparse status=none
   rm -f esp.img
   rm -rf stage

@@ -11,7 +11,9 @@ stream=$here/target/release/examples/stream
 # 1 GiB of disk-image-like data: a real rootfs tarball repeated (text,
 # binaries, zeros), compressed multi-block as publishers do.
 if [ ! -s image.raw ]; then
-  src=$(ls -S "${HAIMG_CACHE:-$HOME/.cache/haimg}"/debian/*.tar 2>/dev/null | head -n 1 || true)
+  # The largest cached Debian base.
+  src=$(find "${HAIMG_CACHE:-$HOME/.cache/haimg}/debian" -name '*.tar' -printf '%s %p\n' 2>/dev/null |
+    sort -rn | head -n 1 | cut -d' ' -f2- || true)
   [ -n "$src" ] || { tar -C /usr -cf usr.tar lib bin 2>/dev/null || true; src=$work/usr.tar; }
   while [ "$(stat -c %s image.raw 2>/dev/null || echo 0)" -lt 1073741824 ]; do cat "$src" >> image.raw; done
   truncate -s 1G image.raw

@@ -165,9 +165,7 @@ fn even_voter_count_is_a_risk() {
 
 #[test]
 fn overlay_scripts_are_shellcheck_clean() {
-    if !have("shellcheck") {
-        return;
-    }
+    need(&["shellcheck"]);
     let dir = repo().join("overlays/usr/lib/haimg");
     let scripts: Vec<_> = std::fs::read_dir(&dir)
         .expect("dir")

@@ -249,6 +249,42 @@ fn cases() -> Vec<Case> {
                 message: "missing required key `profile`",
             }],
         },
+        Case {
+            name: "unknown initramfs policy",
+            edit: |f| {
+                set(f, "a.toml", |t| {
+                    t.replace(
+                        "packages = [\"systemd\"]",
+                        "packages = [\"systemd\"]\ninitramfs_modules = \"all\"",
+                    )
+                })
+            },
+            secrets: true,
+            expect: &[Expect {
+                file: "a.toml",
+                needle: "\"all\"",
+                nth: 0,
+                message: "unknown initramfs_modules \"all\"",
+            }],
+        },
+        Case {
+            name: "initramfs module name with a shell character",
+            edit: |f| {
+                set(f, "a.toml", |t| {
+                    t.replace(
+                        "packages = [\"systemd\"]",
+                        "packages = [\"systemd\"]\ninitramfs_modules = [\"ext4\", \"x;reboot\"]",
+                    )
+                })
+            },
+            secrets: true,
+            expect: &[Expect {
+                file: "a.toml",
+                needle: "[\"ext4\"",
+                nth: 0,
+                message: "module name \"x;reboot\"",
+            }],
+        },
     ]
 }
 

@@ -9,12 +9,18 @@ use std::process::{Command, Output};
 
 use common::*;
 
-fn tools_present() -> bool {
-    [
-        "mke2fs", "e2fsck", "debugfs", "sfdisk", "sgdisk", "fsck.fat", "mtype", "blkid",
-    ]
-    .iter()
-    .all(|t| have(t))
+fn tools_present() {
+    need(&[
+        "mkfs.ext4",
+        "e2fsck",
+        "debugfs",
+        "sfdisk",
+        "sgdisk",
+        "fsck.fat",
+        "mtype",
+        "blkid",
+        "python3",
+    ]);
 }
 
 /// A rootfs tarball from tests/tools/mkrootfs.py.
@@ -175,9 +181,7 @@ const NOT_COPIED: &[&str] = &[
 
 #[test]
 fn rpi4_image_passes_independent_checks() {
-    if !tools_present() {
-        return;
-    }
+    tools_present();
     let tmp = tempfile::tempdir().expect("tmp");
     let tar = fixture(tmp.path(), "rootfs.tar", &["--kind", "rpi"]);
     setup(tmp.path(), &tar, "rpi4", 600);
@@ -328,9 +332,7 @@ fn rpi4_image_passes_independent_checks() {
 
 #[test]
 fn uefi_image_passes_independent_checks() {
-    if !tools_present() {
-        return;
-    }
+    tools_present();
     let tmp = tempfile::tempdir().expect("tmp");
     let tar = fixture(tmp.path(), "rootfs.tar", &["--kind", "uefi"]);
     // Compressed base: decompression is chosen by magic bytes.
@@ -404,9 +406,7 @@ fn uefi_image_passes_independent_checks() {
 
 #[test]
 fn adversarial_tarball_arrives_exactly() {
-    if !tools_present() {
-        return;
-    }
+    tools_present();
     let tmp = tempfile::tempdir().expect("tmp");
     let tar = fixture(
         tmp.path(),
@@ -440,9 +440,7 @@ fn adversarial_tarball_arrives_exactly() {
 
 #[test]
 fn same_inputs_give_the_same_image() {
-    if !tools_present() {
-        return;
-    }
+    tools_present();
     let tmp = tempfile::tempdir().expect("tmp");
     let tar = fixture(tmp.path(), "rootfs.tar", &["--kind", "rpi"]);
     setup(tmp.path(), &tar, "rpi4", 600);
@@ -475,9 +473,8 @@ fn same_inputs_give_the_same_image() {
 
 #[test]
 fn builds_without_root() {
-    if !tools_present() || !have("setpriv") {
-        return;
-    }
+    tools_present();
+    need(&["setpriv"]);
     let tmp = tempfile::tempdir().expect("tmp");
     let tar = fixture(tmp.path(), "rootfs.tar", &["--kind", "rpi"]);
     setup(tmp.path(), &tar, "rpi4", 600);
@@ -527,9 +524,7 @@ fn builds_without_root() {
 /// (nor any temporary one) left in the output folder.
 #[test]
 fn bad_inputs_fail_clearly_and_leave_nothing() {
-    if !tools_present() {
-        return;
-    }
+    tools_present();
     let tmp = tempfile::tempdir().expect("tmp");
     let good = fixture(tmp.path(), "good.tar", &["--kind", "rpi"]);
     let bytes = std::fs::read(&good).expect("read");

@@ -385,9 +385,7 @@ fn unverifiable_and_plain_http_are_refused_before_connecting() {
 
 #[test]
 fn decompression_is_chosen_by_magic_not_name() {
-    if !have("xz") || !have("zstd") || !have("gzip") {
-        return;
-    }
+    need(&["xz", "zstd", "gzip"]);
     let tmp = tempfile::tempdir().expect("tmp");
     let body = data(200_000);
     let plain = tmp.path().join("plain.bin");

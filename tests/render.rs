@@ -9,10 +9,8 @@ use std::process::Command;
 use common::*;
 
 /// PyYAML (Debian's python3-yaml) as the independent judge of our YAML.
-fn yaml_to_json(path: &Path) -> Option<serde_json::Value> {
-    if !have("/usr/bin/python3") {
-        return None;
-    }
+fn yaml_to_json(path: &Path) -> serde_json::Value {
+    need(&["python3"]);
     let out = Command::new("/usr/bin/python3")
         .arg("-c")
         .arg("import sys, yaml, json; print(json.dumps(yaml.safe_load(open(sys.argv[1], encoding='utf-8'))))")
@@ -25,7 +23,7 @@ fn yaml_to_json(path: &Path) -> Option<serde_json::Value> {
         path.display(),
         stderr(&out)
     );
-    Some(serde_json::from_slice(&out.stdout).expect("json"))
+    serde_json::from_slice(&out.stdout).expect("json")
 }
 
 /// One text file per node: every entry with its mode; overlay files (static,
@@ -118,17 +116,15 @@ fn rendered_yaml_parses_and_says_what_the_plan_says() {
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
     render_examples(&out);
-    let Some(r1) = yaml_to_json(&out.join("raspi1/root/etc/rancher/k3s/config.yaml")) else {
-        return;
-    };
+    let r1 = yaml_to_json(&out.join("raspi1/root/etc/rancher/k3s/config.yaml"));
     assert_eq!(r1["cluster-init"], true);
     assert_eq!(r1["flannel-iface"], "tailscale0");
     assert_eq!(r1["data-dir"], "/mnt/k3s-storage/k3s");
     assert_eq!(r1["etcd-snapshot-schedule-cron"], "0 */6 * * *");
-    let r2 = yaml_to_json(&out.join("raspi2/root/etc/rancher/k3s/config.yaml")).expect("yaml");
+    let r2 = yaml_to_json(&out.join("raspi2/root/etc/rancher/k3s/config.yaml"));
     assert_eq!(r2["server"], "https://raspi1.example-tailnet.ts.net:6443");
     assert!(r2.get("cluster-init").is_none());
-    let w = yaml_to_json(&out.join("witness/root/etc/rancher/k3s/config.yaml")).expect("yaml");
+    let w = yaml_to_json(&out.join("witness/root/etc/rancher/k3s/config.yaml"));
     assert_eq!(
         w["node-taint"][0],
         "node-role.kubernetes.io/witness=true:NoSchedule"
@@ -137,7 +133,7 @@ fn rendered_yaml_parses_and_says_what_the_plan_says() {
         w.get("data-dir").is_none(),
         "witness keeps K3s's default data-dir"
     );
-    let pc = yaml_to_json(&out.join("pc/root/etc/rancher/k3s/config.yaml")).expect("yaml");
+    let pc = yaml_to_json(&out.join("pc/root/etc/rancher/k3s/config.yaml"));
     assert!(
         pc.get("tls-san").is_none() && pc.get("disable").is_none(),
         "agent gets no server flags"
@@ -146,8 +142,7 @@ fn rendered_yaml_parses_and_says_what_the_plan_says() {
     // The re-flash guard: the bootstrap's join drop-ins turn cluster-init off.
     let j = yaml_to_json(
         &out.join("raspi1/root/etc/haimg/k3s-join/00-raspi2.example-tailnet.ts.net.yaml"),
-    )
-    .expect("yaml");
+    );
     assert_eq!(j["cluster-init"], false);
     assert_eq!(j["server"], "https://raspi2.example-tailnet.ts.net:6443");
 
@@ -156,7 +151,7 @@ fn rendered_yaml_parses_and_says_what_the_plan_says() {
     let ud_path = out.join("witness/boot/user-data");
     let ud_text = std::fs::read_to_string(&ud_path).expect("user-data");
     assert!(ud_text.starts_with("#cloud-config\n"));
-    let ud = yaml_to_json(&ud_path).expect("yaml");
+    let ud = yaml_to_json(&ud_path);
     let files = ud["write_files"].as_array().expect("write_files");
     let cfg = files
         .iter()
@@ -170,7 +165,7 @@ fn rendered_yaml_parses_and_says_what_the_plan_says() {
         "cloud-init wants an octal string"
     );
     assert!(!ud_text.contains(TOKEN) && !ud_text.contains(AUTHKEY));
-    let md = yaml_to_json(&out.join("witness/boot/meta-data")).expect("yaml");
+    let md = yaml_to_json(&out.join("witness/boot/meta-data"));
     assert!(
         md["instance-id"]
             .as_str()
@@ -414,9 +409,7 @@ fn ssh_key_with_specials_round_trips_through_cloud_init() {
         .output()
         .expect("run");
     assert!(o.status.success(), "{}", stderr(&o));
-    let Some(ud) = yaml_to_json(&tmp.path().join("out/boot/user-data")) else {
-        return;
-    };
+    let ud = yaml_to_json(&tmp.path().join("out/boot/user-data"));
     let key = ud["users"][0]["ssh_authorized_keys"][0]
         .as_str()
         .expect("key");

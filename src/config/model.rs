@@ -125,6 +125,14 @@ pub enum BaseKind {
     Image,
 }
 
+/// `initramfs_modules = "most"` or `initramfs_modules = ["virtio_blk", …]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum InitramfsModules {
+    Policy(String),
+    List(Vec<String>),
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BaseConfig {
@@ -138,6 +146,9 @@ pub struct BaseConfig {
     pub components: Vec<S<String>>,
     #[serde(default)]
     pub packages: Vec<S<String>>,
+    /// What mkinitramfs puts in the initramfs: "most" (Debian's default),
+    /// "dep", or a list of module names (MODULES=list).
+    pub initramfs_modules: Option<S<InitramfsModules>>,
     // rootfs / image
     /// A named artifact from the catalogue (e.g. `raspios-lite-arm64`) with
     /// `version`, instead of `url` + checksums.

@@ -5,6 +5,7 @@
 pub mod check;
 mod cluster;
 mod node;
+pub mod packages;
 pub mod report;
 
 use std::collections::BTreeMap;
@@ -136,10 +137,23 @@ pub struct BasePlan {
     pub mirror: Option<String>,
     pub components: Vec<String>,
     pub packages: Vec<String>,
+    /// `None`: Debian's default (MODULES=most).
+    pub initramfs: Option<Initramfs>,
     pub url: Option<String>,
     pub sha256: Option<String>,
     pub checksums: Option<String>,
     pub cloud_init: bool,
+}
+
+/// mkinitramfs's MODULES setting for a `debian` base. `most` copies hundreds
+/// of modules, each resolved by modprobe: under qemu-user that dominates an
+/// arm64 bootstrap. A known board needs only a handful.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Initramfs {
+    Most,
+    Dep,
+    List(Vec<String>),
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -7,9 +7,10 @@ use sha2::{Digest, Sha256};
 
 use super::check;
 use super::{
-    BasePlan, DATA_LABEL, DEFAULT_MOUNT, NodePlan, ProfilePlan, Role, StoragePlan, UserPlan,
+    BasePlan, DATA_LABEL, DEFAULT_MOUNT, Initramfs, NodePlan, ProfilePlan, Role, StoragePlan,
+    UserPlan,
 };
-use crate::config::{BaseKind, DataMode, Loaded, Loc, ProfileFile, S, TableKind};
+use crate::config::{BaseKind, DataMode, InitramfsModules, Loaded, Loc, ProfileFile, S, TableKind};
 use crate::diag::{Diags, FileId};
 
 /// Check a spanned value with a validator; report at its span on failure.
@@ -362,6 +363,10 @@ fn resolve_base(
     };
     let packages = list(&base.packages, "package name", diags);
     let components = list(&base.components, "archive component", diags);
+    let initramfs = base
+        .initramfs_modules
+        .as_ref()
+        .and_then(|m| initramfs(m, kind, f, diags));
     if let Some(s) = &base.suite {
         checked(diags, f, s, "suite", |v| check::word(v, 32));
     }
@@ -452,6 +457,7 @@ fn resolve_base(
         mirror: base.mirror.as_ref().map(|s| s.get_ref().clone()),
         components,
         packages,
+        initramfs,
         url,
         sha256: base.sha256.as_ref().map(|s| s.get_ref().to_lowercase()),
         checksums,
@@ -460,6 +466,45 @@ fn resolve_base(
             .as_ref()
             .map_or(kind == BaseKind::Image, |c| *c.get_ref()),
     })
+}
+
+fn initramfs(
+    m: &S<InitramfsModules>,
+    kind: BaseKind,
+    f: FileId,
+    diags: &mut Diags,
+) -> Option<Initramfs> {
+    let bad = |diags: &mut Diags, msg: String| {
+        diags.error(
+            Some(f),
+            Some(m.span()),
+            msg,
+            "initramfs_modules = \"most\", \"dep\" or a list such as [\"virtio_blk\", \"ext4\"]",
+        );
+        None
+    };
+    if kind != BaseKind::Debian {
+        return bad(
+            diags,
+            "`initramfs_modules` applies only to a debian base (haimg makes its initramfs)".into(),
+        );
+    }
+    match m.get_ref() {
+        InitramfsModules::Policy(p) if p == "most" => Some(Initramfs::Most),
+        InitramfsModules::Policy(p) if p == "dep" => Some(Initramfs::Dep),
+        InitramfsModules::Policy(p) => bad(diags, format!("unknown initramfs_modules {p:?}")),
+        InitramfsModules::List(l) if l.is_empty() => bad(
+            diags,
+            "an empty module list makes an initramfs that cannot find the root disk".into(),
+        ),
+        InitramfsModules::List(l) => match l.iter().find(|x| check::word(x, 64).is_err()) {
+            Some(x) => bad(
+                diags,
+                format!("module name {x:?} must be 1-64 of A-Z a-z 0-9 . _ - +"),
+            ),
+            None => Some(Initramfs::List(l.clone())),
+        },
+    }
 }
 
 fn base_span(node: &Loc<crate::config::NodeFile>) -> Option<std::ops::Range<usize>> {

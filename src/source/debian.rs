@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::SourceError;
 use crate::config::Arch;
-use crate::plan::NodePlan;
+use crate::plan::{Initramfs, NodePlan, packages};
 
 const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
 
@@ -34,13 +34,38 @@ fn spec(node: &NodePlan) -> Vec<String> {
         // Debian's raspi-firmware and kernel hooks write into /boot/firmware.
         "--essential-hook=mkdir -p \"$1/boot/firmware\" \"$1/boot/efi\"".into(),
     ];
-    if !b.packages.is_empty() {
-        args.push(format!("--include={}", b.packages.join(",")));
+    // Before the kernel is installed, so that its first mkinitramfs already
+    // uses the setting. modules.d is read by mkinitramfs whatever MODULES is
+    // and is no package's conffile (initramfs-tools' own `modules` is).
+    // Module names passed plan's check (A-Z a-z 0-9 . _ - +): nothing here
+    // is special to the shell.
+    match &b.initramfs {
+        None => {}
+        Some(Initramfs::Most) => args.push(initramfs_hook("most", &[])),
+        Some(Initramfs::Dep) => args.push(initramfs_hook("dep", &[])),
+        Some(Initramfs::List(l)) => args.push(initramfs_hook("list", l)),
     }
+    args.push(format!(
+        "--include={}",
+        packages::debian_include(node).join(",")
+    ));
     args.push(suite);
     args.push("-".into()); // placeholder for the output
     args.push(b.mirror.clone().unwrap_or_else(|| DEFAULT_MIRROR.into()));
     args
+}
+
+fn initramfs_hook(modules: &str, list: &[String]) -> String {
+    let mut hook = format!(
+        "mkdir -p \"$1/etc/initramfs-tools/conf.d\" \"$1/usr/share/initramfs-tools/modules.d\" && echo MODULES={modules} > \"$1/etc/initramfs-tools/conf.d/haimg\""
+    );
+    if !list.is_empty() {
+        hook.push_str(&format!(
+            " && printf '%s\\n' {} > \"$1/usr/share/initramfs-tools/modules.d/haimg\"",
+            list.join(" ")
+        ));
+    }
+    format!("--essential-hook={hook}")
 }
 
 fn key(node: &NodePlan, epoch: &str) -> String {
