@@ -1,42 +1,65 @@
-//! emit: the outputs beside the image (`NODE.img.sha256`), written under a
-//! temporary name and renamed; and the progress bars every long step shows.
+//! emit: the image file and the outputs beside it (`NODE.img.sha256`). The
+//! image is made under a hidden temporary name, mode 0600 from its first byte
+//! (it holds secrets), and renamed only when complete.
 
-use std::io::{self, IsTerminal, Read, Write};
-use std::path::Path;
+use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
-/// A byte progress bar on stderr, hidden when stderr is not a terminal or the
-/// user asked for quiet.
-pub struct Progress(ProgressBar);
+use crate::io::Progress;
 
-impl Progress {
-    pub fn bytes(quiet: bool, len: u64, what: &str) -> Progress {
-        if quiet || !io::stderr().is_terminal() {
-            return Progress(ProgressBar::hidden());
-        }
-        let bar = ProgressBar::new(len);
-        let style = ProgressStyle::with_template(
-            "{msg:>16} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-        bar.set_style(style);
-        bar.set_message(what.to_string());
-        Progress(bar)
+/// An image being made: a sized, sparse, 0600 temporary file in the output
+/// folder. Dropped without [`Output::finish`], it is deleted.
+pub struct Output {
+    tmp: tempfile::NamedTempFile,
+    dir: PathBuf,
+    name: String,
+    size: u64,
+}
+
+/// A finished image.
+pub struct Built {
+    pub image: PathBuf,
+    pub sha256: String,
+}
+
+impl Output {
+    pub fn create(dir: &Path, name: &str, size: u64) -> io::Result<Output> {
+        std::fs::create_dir_all(dir)?;
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .tempfile_in(dir)?;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o600))?;
+        tmp.as_file().set_len(size)?;
+        Ok(Output {
+            tmp,
+            dir: dir.to_path_buf(),
+            name: name.to_string(),
+            size,
+        })
     }
 
-    pub fn wrap_read<R: Read>(&self, r: R) -> indicatif::ProgressBarIter<R> {
-        self.0.wrap_read(r)
+    pub fn file(&self) -> &std::fs::File {
+        self.tmp.as_file()
     }
 
-    pub fn set(&self, n: u64) {
-        self.0.set_position(n);
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
     }
 
-    pub fn finish(&self) {
-        self.0.finish_and_clear();
+    /// Sync, hash, write `NAME.sha256` beside it, and rename into place.
+    pub fn finish(self, quiet: bool) -> io::Result<Built> {
+        self.tmp.as_file().sync_all()?;
+        let sha = sha256_sparse(self.tmp.as_file(), self.size, quiet)?;
+        write_sidecar(
+            &self.dir.join(format!("{}.sha256", self.name)),
+            &format!("{sha}  {}\n", self.name),
+        )?;
+        let image = self.dir.join(&self.name);
+        self.tmp.persist(&image).map_err(|e| e.error)?;
+        Ok(Built { image, sha256: sha })
     }
 }
 

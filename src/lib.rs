@@ -5,12 +5,16 @@
 //! (files) → `disk` (image) → `emit` (outputs); `build` drives them.
 
 pub mod build;
-pub mod cli;
+pub mod cmd;
+pub mod cmdline;
 pub mod config;
 pub mod diag;
 pub mod disk;
 pub mod emit;
+pub mod io;
 pub mod plan;
 pub mod render;
 pub mod secrets;
 pub mod source;
+pub mod tool;
+pub mod tree;

@@ -7,6 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::image::debugfs;
 use common::*;
 
 fn tools_present() {
@@ -99,11 +100,6 @@ fn extract(img: &Path, start: u64, len: u64, out: &Path) {
 fn partitions(img: &Path) -> serde_json::Value {
     let o = sh("sfdisk", &["-J", img.to_str().expect("path")]);
     serde_json::from_str(&ok(&o, "sfdisk -J")).expect("json")
-}
-
-fn debugfs(part: &Path, cmd: &str) -> String {
-    let o = sh("debugfs", &["-R", cmd, part.to_str().expect("path")]);
-    stdout(&o)
 }
 
 fn mtype(part: &Path, file: &str) -> String {

@@ -5,76 +5,15 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use haimg::source::checksums::Digest;
-use haimg::source::fetch::{Artifact, Check, FetchError, Fetcher};
+use haimg::source::fetch::{Artifact, Check, FetchError, Fetcher, Options};
 use sha2::{Digest as _, Sha256, Sha512};
 
+use common::httpd::Server;
 use common::*;
-
-/// The test server, stopped when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-    root: PathBuf,
-}
-
-impl Server {
-    fn start(root: &Path) -> Server {
-        let portfile = root.join(".port");
-        let child = Command::new("python3")
-            .arg(repo().join("tests/tools/httpd.py"))
-            .arg(root)
-            .arg(&portfile)
-            .spawn()
-            .expect("start httpd.py");
-        let t = Instant::now();
-        while !portfile.exists() {
-            assert!(t.elapsed() < Duration::from_secs(10), "httpd did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let port = std::fs::read_to_string(&portfile)
-            .expect("port")
-            .trim()
-            .parse()
-            .expect("port number");
-        Server {
-            child,
-            port,
-            root: root.to_path_buf(),
-        }
-    }
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}/{path}", self.port)
-    }
-    fn get(&self, path: &str) -> String {
-        let out = Command::new("python3")
-            .arg("-c")
-            .arg("import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode(), end='')")
-            .arg(self.url(path))
-            .output()
-            .expect("python3");
-        stdout(&out)
-    }
-    fn count(&self) -> u32 {
-        self.get("count").parse().expect("count")
-    }
-    fn log(&self) -> String {
-        self.get("log")
-    }
-    fn put(&self, name: &str, data: &[u8]) {
-        std::fs::write(self.root.join(name), data).expect("write fixture");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn sha256(d: &[u8]) -> String {
     hex::encode(Sha256::digest(d))
@@ -103,7 +42,11 @@ fn env() -> Env {
 }
 
 fn fetcher(e: &Env) -> Fetcher {
-    let mut f = Fetcher::new(e.cache.clone(), false, false, true);
+    let mut f = Fetcher::new(&Options {
+        cache: Some(e.cache.clone()),
+        quiet: true,
+        ..Options::default()
+    });
     f.tries = 4;
     f.timeout = Duration::from_secs(2);
     f.backoff = Duration::from_millis(50);

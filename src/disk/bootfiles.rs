@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::DiskError;
-use super::fat::Source;
 use crate::config::{Arch, BootKind};
 use crate::plan::NodePlan;
+use crate::tree::{self, Files};
 
 /// Should a root-filesystem path be captured for the boot partition?
 pub fn wanted(boot: BootKind, path: &str) -> bool {
@@ -104,9 +104,9 @@ pub fn assemble(
     node: &NodePlan,
     captured: &BTreeMap<String, PathBuf>,
     cmdline: &str,
-) -> Result<BTreeMap<String, Source>, DiskError> {
-    let mut out: BTreeMap<String, Source> = BTreeMap::new();
-    let file = |p: &str| Source::File(captured[p].clone());
+) -> Result<Files, DiskError> {
+    let mut out = Files::new();
+    let file = |p: &str| tree::host(0o644, captured[p].clone());
     match node.profile.boot {
         BootKind::Rpi => {
             // What the base's own hooks put on its boot partition (Debian's
@@ -223,16 +223,13 @@ pub fn assemble(
             out.insert("haimg/initrd.img".into(), file(&initrd));
             out.insert(
                 "loader/loader.conf".into(),
-                Source::Bytes(b"timeout 3\nconsole-mode keep\neditor no\n".to_vec()),
+                tree::file(0o644, "timeout 3\nconsole-mode keep\neditor no\n"),
             );
             let entry = format!(
                 "title haimg {}\nversion {ver}\nsort-key haimg\nlinux /haimg/vmlinuz\ninitrd /haimg/initrd.img\noptions {cmdline}\n",
                 node.hostname
             );
-            out.insert(
-                "loader/entries/haimg.conf".into(),
-                Source::Bytes(entry.into_bytes()),
-            );
+            out.insert("loader/entries/haimg.conf".into(), tree::file(0o644, entry));
         }
     }
     Ok(out)

@@ -2,12 +2,12 @@
 //! on its standard input (e2fsprogs ≥ 1.47.1), written at the root partition's
 //! offset inside the image. No root, no loop device, no staging folder.
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{ChildStdin, Command};
 
 use super::DiskError;
-use super::layout::{Layout, MIB};
+use crate::plan::layout::{Layout, MIB};
+use crate::tool::{Running, Tool};
 
 /// The first e2fsprogs that reads a tarball and honours SOURCE_DATE_EPOCH.
 const MIN_VERSION: (u32, u32, u32) = (1, 47, 1);
@@ -73,10 +73,11 @@ pub fn check_version() -> Result<(), DiskError> {
 
 /// A running mke2fs reading the root tar stream on its stdin.
 pub struct Mke2fs {
-    pub child: Child,
-    stderr: Option<std::thread::JoinHandle<String>>,
+    run: Running,
     _conf: tempfile::NamedTempFile,
 }
+
+const MKE2FS: Tool = Tool::new("mke2fs", "e2fsprogs");
 
 pub fn spawn(image: &Path, layout: &Layout, label: &str, epoch: i64) -> Result<Mke2fs, DiskError> {
     let mut conf = tempfile::NamedTempFile::new().map_err(|e| DiskError::io("mke2fs.conf", e))?;
@@ -85,8 +86,8 @@ pub fn spawn(image: &Path, layout: &Layout, label: &str, epoch: i64) -> Result<M
     let (offset, len) = layout.root;
     let uuid = layout.ids.ext4_uuid.to_string();
     let seed = layout.ids.ext4_hash_seed.to_string();
-    let mut child = Command::new("mke2fs")
-        .env("MKE2FS_CONFIG", conf.path())
+    let mut cmd = MKE2FS.command();
+    cmd.env("MKE2FS_CONFIG", conf.path())
         .env("SOURCE_DATE_EPOCH", epoch.to_string())
         .env("E2FSPROGS_FAKE_TIME", epoch.to_string())
         .args([
@@ -95,41 +96,27 @@ pub fn spawn(image: &Path, layout: &Layout, label: &str, epoch: i64) -> Result<M
         .arg("-E")
         .arg(format!("offset={offset},hash_seed={seed},root_owner=0:0"))
         .arg(image)
-        .arg(format!("{}k", len / 1024))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| DiskError::Tool(format!("cannot run mke2fs: {e}; {INSTALL_HINT}")))?;
-    // Drain stderr on a thread so a chatty mke2fs can never block on it.
-    let stderr = child.stderr.take().map(|mut e| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = e.read_to_string(&mut s);
-            s
-        })
-    });
+        .arg(format!("{}k", len / 1024));
     Ok(Mke2fs {
-        child,
-        stderr,
+        run: MKE2FS.spawn(cmd)?,
         _conf: conf,
     })
 }
 
 impl Mke2fs {
+    pub fn stdin(&mut self) -> Result<ChildStdin, DiskError> {
+        self.run
+            .stdin()
+            .ok_or_else(|| DiskError::Tool("mke2fs has no stdin".into()))
+    }
+
     /// Wait for mke2fs; `needed` is the byte count of the root tree, for the
     /// message when the filesystem was too small.
-    pub fn finish(mut self, root_len: u64, needed: u64) -> Result<(), DiskError> {
-        drop(self.child.stdin.take());
-        let status = self.child.wait().map_err(|e| DiskError::io("mke2fs", e))?;
-        let err = self
-            .stderr
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default();
-        if status.success() {
+    pub fn finish(self, root_len: u64, needed: u64) -> Result<(), DiskError> {
+        let Err(e) = self.run.finish() else {
             return Ok(());
-        }
+        };
+        let err = e.tail();
         if err.contains("Could not allocate block") || err.contains("No space left") {
             return Err(too_small(root_len, needed));
         }
@@ -139,7 +126,7 @@ impl Mke2fs {
                 err.trim()
             )));
         }
-        Err(DiskError::Tool(format!("mke2fs failed: {}", err.trim())))
+        Err(e.into())
     }
 }
 

@@ -11,6 +11,7 @@ use lamfat::{
 };
 
 use super::DiskError;
+use crate::tree::{Entry, Files};
 
 /// A window onto `[start, start+len)` of a file.
 pub struct Slice<'a> {
@@ -131,12 +132,6 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// Where a file's bytes come from.
-pub enum Source {
-    Bytes(Vec<u8>),
-    File(std::path::PathBuf),
-}
-
 /// Largest cluster (≤ 4 KiB) that still gives FAT32 its minimum of 65 525
 /// clusters, with a margin for the FATs and reserved sectors.
 fn cluster_size(len: u64) -> u32 {
@@ -166,7 +161,7 @@ pub struct Volume<'a> {
 pub fn build(
     file: &File,
     vol: &Volume<'_>,
-    files: &[(String, Source)],
+    files: &Files,
     progress: &dyn Fn(u64),
 ) -> Result<(), DiskError> {
     let (start, len, label, volume_id, epoch) =
@@ -196,7 +191,11 @@ pub fn build(
     .map_err(|e| fat_err("opening the new FAT volume", e))?;
     let root = fs.root_dir();
     let mut done = 0u64;
-    for (path, src) in files {
+    for (path, entry) in files {
+        // FAT has no symlinks; the boot side of a tree holds none.
+        if matches!(entry, Entry::Symlink { .. }) {
+            continue;
+        }
         let mut dir = root.clone();
         let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
         let Some((name, folders)) = parts.split_last() else {
@@ -215,24 +214,14 @@ pub fn build(
             .map_err(|e| fat_err(&format!("creating {path}"), e))?;
         out.truncate().map_err(|e| fat_err(path, e))?;
         let w = &mut out;
-        let written = match src {
-            Source::Bytes(b) => {
-                io::Write::write_all(w, b).map_err(|e| DiskError::io(path, e))?;
-                b.len() as u64
+        let mut r = entry.reader().map_err(|e| DiskError::io(path, e))?;
+        let written = io::copy(&mut r, w).map_err(|e| {
+            if e.kind() == io::ErrorKind::WriteZero || e.to_string().contains("NotEnoughSpace") {
+                DiskError::BootFull(path.clone())
+            } else {
+                DiskError::io(path, e)
             }
-            Source::File(p) => {
-                let mut r = File::open(p).map_err(|e| DiskError::io(path, e))?;
-                io::copy(&mut r, w).map_err(|e| {
-                    if e.kind() == io::ErrorKind::WriteZero
-                        || e.to_string().contains("NotEnoughSpace")
-                    {
-                        DiskError::BootFull(path.clone())
-                    } else {
-                        DiskError::io(path, e)
-                    }
-                })?
-            }
-        };
+        })?;
         done += written;
         progress(done);
     }

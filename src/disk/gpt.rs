@@ -9,7 +9,7 @@ use gpt::partition::Partition;
 use gpt::partition_types::{EFI, LINUX_ROOT_X64, Type};
 
 use super::DiskError;
-use super::layout::{Layout, SECTOR};
+use crate::plan::layout::{Layout, SECTOR};
 
 /// The Discoverable Partitions Specification's root type for the architecture.
 fn root_type(arch: crate::config::Arch) -> Type {

@@ -1,7 +1,7 @@
 //! A classic MBR, written by hand: the crate for it (mbrman) pulls in an
 //! unmaintained bincode, and the format is four 16-byte entries and a signature.
 
-use super::layout::{Layout, SECTOR};
+use crate::plan::layout::{Layout, SECTOR};
 
 /// FAT32 with LBA addressing, as pi-gen uses for the Pi boot partition.
 pub const TYPE_FAT32_LBA: u8 = 0x0c;

@@ -1,12 +1,13 @@
 //! disk: assemble the image — partition table, ext4 root from one tar stream,
-//! FAT32 boot partition — into a sparse file.
+//! FAT32 boot partition — into a sparse file ([`image::write`]).
 
 pub mod bootfiles;
 pub mod ext4;
 pub mod fat;
 pub mod gpt;
-pub mod layout;
+pub mod image;
 pub mod mbr;
+mod root;
 pub mod tarstream;
 
 use std::path::PathBuf;
@@ -16,6 +17,8 @@ use std::path::PathBuf;
 pub enum DiskError {
     #[error("{0}")]
     Tool(String),
+    #[error(transparent)]
+    Run(#[from] crate::tool::ToolError),
     #[error("bad base tarball: {0}")]
     BadTar(String),
     #[error("writing the root filesystem stream: {0}")]

@@ -9,7 +9,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::DiskError;
-use crate::render::{Entry, Files};
+use crate::tree::{Entry, Files};
 
 const BLOCK: usize = 512;
 
@@ -377,13 +377,15 @@ pub fn merge(mut base: impl Read, out: impl Write, rules: &Rules<'_>) -> Result<
         h.set_gid(0);
         h.set_mtime(rules.epoch.max(0) as u64);
         match entry {
-            Entry::File { mode, data } => {
+            Entry::File { mode, .. } | Entry::Host { mode, .. } => {
+                let size = entry.size().map_err(|e| DiskError::io(path, e))?;
+                let data = entry.reader().map_err(|e| DiskError::io(path, e))?;
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_mode(*mode);
-                h.set_size(data.len() as u64);
-                b.append_data(&mut h, path, data.as_slice())
+                h.set_size(size);
+                b.append_data(&mut h, path, data)
                     .map_err(DiskError::Stream)?;
-                stats.data_bytes += data.len() as u64;
+                stats.data_bytes += size;
             }
             Entry::Symlink { target } => {
                 h.set_entry_type(tar::EntryType::Symlink);

@@ -208,10 +208,7 @@ pub(super) fn build(loaded: &Loaded, diags: &mut Diags) -> Option<ClusterPlan> {
     }
 
     let tailscale = tailscale_plan(loaded, diags);
-    let dir = loaded.cluster.dir();
-    let secret_path = |v: &Option<crate::config::S<String>>, d: &str| {
-        dir.join(v.as_ref().map_or(d, |s| s.get_ref().as_str()))
-    };
+    let (token_file, authkey_file) = super::secret_files(loaded);
     let nodes: Vec<NodePlan> = nodes.into_iter().flatten().collect();
     if nodes.len() != loaded.nodes.len() {
         return None;
@@ -222,8 +219,8 @@ pub(super) fn build(loaded: &Loaded, diags: &mut Diags) -> Option<ClusterPlan> {
         k3s,
         tailscale,
         nodes,
-        token_file: secret_path(&c.secrets.token_file, "secrets/k3s-token"),
-        authkey_file: secret_path(&c.secrets.authkey_file, "secrets/tailscale-authkey"),
+        token_file,
+        authkey_file,
     };
     // etcd across sites: render WAN timings unless the user chose their own.
     if servers_span_sites(&plan) {

@@ -4,6 +4,7 @@
 
 pub mod check;
 mod cluster;
+pub mod layout;
 mod node;
 pub mod packages;
 pub mod report;
@@ -29,6 +30,24 @@ pub const WITNESS_TAINT: &str = "node-role.kubernetes.io/witness=true:NoSchedule
 /// heartbeat near the round-trip time and an election timeout about 10× that.
 pub const WAN_HEARTBEAT_MS: u32 = 500;
 pub const WAN_ELECTION_MS: u32 = 5000;
+
+/// Where the secrets live when `[secrets]` does not say, relative to the
+/// cluster file.
+pub const DEFAULT_TOKEN_FILE: &str = "secrets/k3s-token";
+pub const DEFAULT_AUTHKEY_FILE: &str = "secrets/tailscale-authkey";
+
+/// The K3s token file and the Tailscale auth-key file of a loaded cluster.
+pub fn secret_files(loaded: &Loaded) -> (PathBuf, PathBuf) {
+    let dir = loaded.cluster.dir();
+    let s = &loaded.cluster.value.secrets;
+    let path = |v: &Option<crate::config::S<String>>, d: &str| {
+        dir.join(v.as_ref().map_or(d, |s| s.get_ref().as_str()))
+    };
+    (
+        path(&s.token_file, DEFAULT_TOKEN_FILE),
+        path(&s.authkey_file, DEFAULT_AUTHKEY_FILE),
+    )
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -107,6 +126,9 @@ pub struct NodePlan {
     /// sha256 of the cluster, node and profile files: instance-id and the seed
     /// of every identifier in the image.
     pub config_hash: String,
+    /// Partitions and identifiers of its image (from profile and hash).
+    #[serde(skip)]
+    pub layout: layout::Layout,
     #[serde(skip)]
     pub source_file: PathBuf,
 }

@@ -165,6 +165,7 @@ pub(super) fn resolve(
     let (profile, _, _) = profile?;
     let hostname = hostname?.clone();
     let config_hash = config_hash(loaded, idx);
+    let layout = super::layout::Layout::new(&profile, &config_hash);
     Some(NodePlan {
         fqdn: format!("{hostname}.{tailnet}"),
         hostname,
@@ -190,6 +191,7 @@ pub(super) fn resolve(
         labels,
         taints,
         config_hash,
+        layout,
         source_file: node.path.clone(),
     })
 }

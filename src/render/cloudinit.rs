@@ -102,6 +102,9 @@ pub fn seed(node: &NodePlan, root: &Files) -> Files {
                 });
             }
             Entry::Symlink { target } => symlinks.push((path.clone(), target.clone())),
+            // Host files (the payload) travel on the boot partition, not in
+            // user-data.
+            Entry::Host { .. } => {}
         }
     }
     let mut runcmd: Vec<Vec<String>> = symlinks

@@ -7,26 +7,16 @@ mod k3s;
 mod shell;
 mod units;
 
-use std::collections::BTreeMap;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, symlink};
 use std::path::Path;
 
 use crate::config::BootKind;
 use crate::plan::{ClusterPlan, NodePlan};
 use crate::secrets::Secret;
+use crate::source::PayloadFile;
 
+pub use crate::tree::{Entry, Files, file};
 pub use shell::sh_quote;
-
-/// One entry of a rendered tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Entry {
-    File { mode: u32, data: Vec<u8> },
-    Symlink { target: String },
-}
-
-/// A set of files keyed by path relative to the filesystem root (no leading `/`).
-pub type Files = BTreeMap<String, Entry>;
 
 /// Everything a node needs beyond its base OS.
 #[derive(Debug, Default, Clone)]
@@ -58,20 +48,30 @@ pub fn boot_mount(node: &NodePlan) -> &'static str {
 /// Boot partition paths of the secrets, relative to its root.
 pub const TOKEN_BOOT_PATH: &str = "haimg/secrets/k3s-token";
 pub const AUTHKEY_BOOT_PATH: &str = "haimg/secrets/tailscale-authkey";
-/// Placeholder for the root partition's PARTUUID, filled in by the disk stage.
-pub const ROOT_PARTUUID_PLACEHOLDER: &str = "@ROOT_PARTUUID@";
 
-pub fn file(mode: u32, data: impl Into<Vec<u8>>) -> Entry {
-    Entry::File {
-        mode,
-        data: data.into(),
-    }
-}
-
-/// Render all files of one node.
-pub fn render(cluster: &ClusterPlan, node: &NodePlan, secrets: &SecretValues<'_>) -> Rendered {
+/// Render all files of one node: what its image holds beyond the base.
+pub fn render(
+    cluster: &ClusterPlan,
+    node: &NodePlan,
+    secrets: &SecretValues<'_>,
+    payload: &[PayloadFile],
+) -> Rendered {
     let mut out = Rendered::default();
     let root = &mut out.root;
+
+    if !payload.is_empty() {
+        let mut manifest = String::from(
+            "# sha256 size name; checked by /usr/lib/haimg/payload.sh before installing\n",
+        );
+        for p in payload {
+            manifest.push_str(&format!("{} {} {}\n", p.sha256, p.size, p.name));
+            out.boot.insert(
+                format!("haimg/payload/{}", p.name),
+                crate::tree::host(0o644, &p.path),
+            );
+        }
+        root.insert("etc/haimg/payload.sha256".into(), file(0o644, manifest));
+    }
 
     root.insert(
         "etc/hostname".into(),
@@ -161,12 +161,31 @@ pub fn render(cluster: &ClusterPlan, node: &NodePlan, secrets: &SecretValues<'_>
         let seed = cloudinit::seed(node, &out.root);
         out.boot.extend(seed);
     }
+    // The image's own layout and identity: after the seed, which must not
+    // carry them to a base with a layout of its own.
+    out.root
+        .insert("etc/fstab".into(), file(0o644, fstab(node)));
+    // "uninitialized": systemd makes a machine-id on first boot and treats
+    // that boot as the first (ConditionFirstBoot).
+    out.root
+        .insert("etc/machine-id".into(), file(0o444, "uninitialized\n"));
     out
+}
+
+/// `/etc/fstab`: root and boot partition by PARTUUID. The boot partition holds
+/// secrets until first boot ends: mounted 0700 (FAT has no owners).
+fn fstab(node: &NodePlan) -> String {
+    format!(
+        "# Written by haimg. The data disk line is added on first boot.\nPARTUUID={} / ext4 defaults,noatime 0 1\nPARTUUID={} {} vfat defaults,umask=0077,nofail 0 2\n",
+        node.layout.root_partuuid(),
+        node.layout.boot_partuuid(),
+        boot_mount(node)
+    )
 }
 
 /// The kernel command line: the profile's, the root device, the node's extras.
 pub fn kernel_cmdline(node: &NodePlan) -> String {
-    let mut args = vec![format!("root=PARTUUID={ROOT_PARTUUID_PLACEHOLDER}")];
+    let mut args = vec![format!("root=PARTUUID={}", node.layout.root_partuuid())];
     args.extend(node.cmdline.iter().cloned());
     args.join(" ")
 }
@@ -187,27 +206,6 @@ fn config_txt(node: &NodePlan) -> String {
 /// Write a rendered tree under `dir/root` and `dir/boot`. The caller writes into
 /// a fresh temporary folder and renames it, so nothing is left half-written.
 pub fn write_tree(r: &Rendered, dir: &Path) -> io::Result<()> {
-    for (side, files) in [("root", &r.root), ("boot", &r.boot)] {
-        for (path, entry) in files {
-            let dest = dir.join(side).join(path);
-            if let Some(parent) = dest.parent() {
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o755)
-                    .create(parent)?;
-            }
-            match entry {
-                Entry::File { mode, data } => {
-                    let mut f = std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .mode(*mode)
-                        .open(&dest)?;
-                    io::Write::write_all(&mut f, data)?;
-                }
-                Entry::Symlink { target } => symlink(target, &dest)?,
-            }
-        }
-    }
-    Ok(())
+    crate::tree::write(&r.root, &dir.join("root"))?;
+    crate::tree::write(&r.boot, &dir.join("boot"))
 }

@@ -5,19 +5,14 @@
 
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Algo {
-    Sha256,
-    Sha512,
-}
+pub use crate::io::Algo;
 
-impl Algo {
-    fn from_len(n: usize) -> Option<Algo> {
-        match n {
-            64 => Some(Algo::Sha256),
-            128 => Some(Algo::Sha512),
-            _ => None,
-        }
+/// The algorithm a hex digest of this length belongs to.
+fn algo_from_len(n: usize) -> Option<Algo> {
+    match n {
+        64 => Some(Algo::Sha256),
+        128 => Some(Algo::Sha512),
+        _ => None,
     }
 }
 
@@ -36,7 +31,7 @@ impl Digest {
             return None;
         }
         Some(Digest {
-            algo: Algo::from_len(hex.len())?,
+            algo: algo_from_len(hex.len())?,
             hex,
         })
     }

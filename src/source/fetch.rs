@@ -12,10 +12,10 @@ use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sha2::{Digest as _, Sha256, Sha512};
+use sha2::{Digest as _, Sha256};
 
 use super::checksums::{self, Algo, Digest};
-use crate::emit::Progress;
+use crate::io::{Hasher, Progress};
 
 /// How an artifact proves itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,13 +107,26 @@ fn env_num(key: &str) -> Option<u64> {
     std::env::var(key).ok()?.parse().ok()
 }
 
+/// What the user chose about fetching (the command line's fetch options).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `None`: [`super::cache_dir`].
+    pub cache: Option<PathBuf>,
+    /// Never open a network connection.
+    pub offline: bool,
+    /// Accept artifacts without any checksum.
+    pub insecure: bool,
+    /// No progress bars.
+    pub quiet: bool,
+}
+
 impl Fetcher {
-    pub fn new(cache: PathBuf, offline: bool, insecure: bool, quiet: bool) -> Fetcher {
+    pub fn new(o: &Options) -> Fetcher {
         Fetcher {
-            cache,
-            offline,
-            insecure,
-            quiet,
+            cache: o.cache.clone().unwrap_or_else(super::cache_dir),
+            offline: o.offline,
+            insecure: o.insecure,
+            quiet: o.quiet,
             tries: env_num("HAIMG_HTTP_TRIES").map_or(5, |n| n.max(1) as u32),
             timeout: Duration::from_secs(env_num("HAIMG_HTTP_TIMEOUT").unwrap_or(60)),
             backoff: Duration::from_millis(env_num("HAIMG_HTTP_BACKOFF_MS").unwrap_or(1000)),
@@ -501,44 +514,4 @@ fn persist(tmp: tempfile::NamedTempFile, dest: &Path) -> io::Result<()> {
         fs::create_dir_all(d)?;
     }
     tmp.persist(dest).map(|_| ()).map_err(|e| e.error)
-}
-
-/// sha256 or sha512, fed through `io::Write`.
-pub struct Hasher {
-    inner: HashInner,
-}
-
-enum HashInner {
-    S256(Sha256),
-    S512(Sha512),
-}
-
-impl Hasher {
-    pub fn new(a: Algo) -> Hasher {
-        Hasher {
-            inner: match a {
-                Algo::Sha256 => HashInner::S256(Sha256::new()),
-                Algo::Sha512 => HashInner::S512(Sha512::new()),
-            },
-        }
-    }
-    pub fn hex(self) -> String {
-        match self.inner {
-            HashInner::S256(h) => hex::encode(h.finalize()),
-            HashInner::S512(h) => hex::encode(h.finalize()),
-        }
-    }
-}
-
-impl Write for Hasher {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.inner {
-            HashInner::S256(h) => h.update(buf),
-            HashInner::S512(h) => h.update(buf),
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }

@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod checksums;
 pub mod debian;
 pub mod fetch;
+mod payload;
 pub mod unpack;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 use crate::config::BaseKind;
 use crate::plan::NodePlan;
+
+pub use payload::{PayloadFile, payload, payload_from_dir};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -142,42 +145,9 @@ pub fn base_tarball(node: &NodePlan, fetcher: &fetch::Fetcher) -> Result<PathBuf
     }
 }
 
-/// What goes on the boot partition for first boot: name on the node's payload
-/// list (`k3s`, `tailscale`, `tailscaled`, `images/…`) → local file.
-pub fn payload(
-    cluster: &crate::plan::ClusterPlan,
-    node: &NodePlan,
-    fetcher: &fetch::Fetcher,
-) -> Result<BTreeMap<String, PathBuf>, SourceError> {
-    let mut out = BTreeMap::new();
-    let arch = node.profile.arch;
-    if let Some(v) = &node.k3s_version {
-        let a = catalogue::artifact("k3s", v, arch).map_err(SourceError::Unsupported)?;
-        out.insert("k3s".to_string(), fetcher.get(&a)?);
-        if cluster.k3s.airgap_images {
-            let a = catalogue::artifact("k3s-airgap-images", v, arch)
-                .map_err(SourceError::Unsupported)?;
-            out.insert(
-                format!("images/k3s-airgap-images-{}.tar.zst", arch.debian()),
-                fetcher.get(&a)?,
-            );
-        }
-    }
-    if let Some(v) = &cluster.tailscale.version {
-        let a = catalogue::artifact("tailscale", v, arch).map_err(SourceError::Unsupported)?;
-        let tgz = fetcher.get(&a)?;
-        out.extend(unpack_cached(
-            &tgz,
-            &["tailscale", "tailscaled"],
-            &fetcher.cache,
-        )?);
-    }
-    Ok(out)
-}
-
 /// Unpack named members once per archive into `cache/unpacked/ARCHIVE/`,
 /// through a temporary folder and a rename: no half-unpacked cache entry.
-fn unpack_cached(
+pub(crate) fn unpack_cached(
     archive: &Path,
     names: &[&str],
     cache: &Path,

@@ -6,7 +6,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod httpd;
+pub mod image;
 mod preflight;
+pub mod qemu;
 #[allow(unused_imports)] // not every test binary runs external tools
 pub use preflight::need;
 

@@ -1,21 +1,29 @@
 #!/usr/bin/env python3
 """A real HTTP server for haimg's download tests, on 127.0.0.1 only.
 
-  httpd.py ROOT PORTFILE
+  httpd.py ROOT PORTFILE [--tls CERT KEY] [--lifetime SECONDS]
 
-Serves files under ROOT, honours `Range: bytes=N-`, and writes its port to
+Serves files under ROOT (over TLS with --tls: a K3s server's /ping for the
+boot tests is ROOT/ping), honours `Range: bytes=N-`, and writes its port to
 PORTFILE once listening. Faults are chosen by a path prefix:
   /drop-once/F     first GET of F sends half the body, then drops the connection
   /fail-N/F        answers 503 for the first N GETs of F, then serves it
   /hang/F          accepts, then never answers
   /count           plain text: how many GETs (of anything else) were served
   /log             one line per such GET: "PATH RANGE-or--"
-Anything missing is a 404. It stops by itself after 10 minutes.
+Anything missing is a 404. It stops by itself after --lifetime seconds
+(default 600).
 """
-import os, re, sys, threading, time
+import argparse, os, re, ssl, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-ROOT = os.path.abspath(sys.argv[1])
+ARGS = argparse.ArgumentParser()
+ARGS.add_argument("root")
+ARGS.add_argument("portfile")
+ARGS.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+ARGS.add_argument("--lifetime", type=float, default=600)
+OPTS = ARGS.parse_args()
+ROOT = os.path.abspath(OPTS.root)
 LOCK = threading.Lock()
 STATE = {"count": 0, "seen": {}, "log": []}
 
@@ -82,10 +90,14 @@ class H(BaseHTTPRequestHandler):
 def main():
     srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
     srv.daemon_threads = True
-    with open(sys.argv[2] + ".tmp", "w") as f:
+    if OPTS.tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(OPTS.tls[0], OPTS.tls[1])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    with open(OPTS.portfile + ".tmp", "w") as f:
         f.write(str(srv.server_address[1]))
-    os.rename(sys.argv[2] + ".tmp", sys.argv[2])
-    threading.Timer(600, srv.shutdown).start()
+    os.rename(OPTS.portfile + ".tmp", OPTS.portfile)
+    threading.Timer(OPTS.lifetime, srv.shutdown).start()
     srv.serve_forever()
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
-//! Where each partition sits, and the identifiers of disk, partitions and
+//! Part of the plan: where each partition sits, and the identifiers of disk, partitions and
 //! filesystems, all derived from the node's configuration hash so the same
 //! inputs give the same image.
 
 use sha2::{Digest, Sha256};
 
+use super::ProfilePlan;
 use crate::config::TableKind;
-use crate::plan::NodePlan;
 
 pub const MIB: u64 = 1024 * 1024;
 pub const SECTOR: u64 = 512;
@@ -74,8 +74,9 @@ impl Ids {
 }
 
 impl Layout {
-    pub fn for_node(node: &NodePlan) -> Layout {
-        let p = &node.profile;
+    /// The layout of a node of profile `p` whose configuration hashes to
+    /// `config_hash`.
+    pub fn new(p: &ProfilePlan, config_hash: &str) -> Layout {
         let boot_start = p.boot_offset_mib * MIB;
         let boot_len = p.boot_size_mib * MIB;
         let root_start = boot_start + boot_len;
@@ -89,7 +90,7 @@ impl Layout {
             boot: (boot_start, boot_len),
             root: (root_start, root_len),
             size: root_start + root_len + tail,
-            ids: Ids::derive(&node.config_hash),
+            ids: Ids::derive(config_hash),
         }
     }
 

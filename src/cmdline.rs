@@ -1,0 +1,127 @@
+//! The command line's shape: one clap struct per subcommand, the options
+//! several share defined once and flattened. No behaviour lives here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::source::fetch;
+
+#[derive(Parser)]
+#[command(
+    name = "haimg",
+    version,
+    about = "Build flashable disk images for the nodes of an HA K3s cluster"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Validate the whole cluster; show topology, quorum, failure tolerance, risks
+    Plan(PlanArgs),
+    /// Build the disk image of a node (node file) or of every node (cluster file)
+    Build(BuildArgs),
+    /// Download and verify everything the nodes need, so builds can run offline
+    Fetch(FetchArgs),
+    /// Write a node's first-boot files to a folder for review
+    Render(RenderArgs),
+    /// Manage the cluster's secrets
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+}
+
+#[derive(Args)]
+pub struct PlanArgs {
+    /// cluster.toml or any node file of the cluster
+    pub file: PathBuf,
+    /// Print the plan as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where artifacts come from and go: shared by every command that fetches.
+#[derive(Args, Clone)]
+pub struct FetchOpts {
+    /// Cache folder (default $XDG_CACHE_HOME/haimg)
+    #[arg(long, env = "HAIMG_CACHE")]
+    pub cache: Option<PathBuf>,
+    /// Never open a network connection (everything must be cached)
+    #[arg(long)]
+    pub offline: bool,
+    /// Accept downloads that have no checksum to check
+    #[arg(long)]
+    pub insecure: bool,
+    /// No progress bars or notes
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl FetchOpts {
+    pub fn options(&self) -> fetch::Options {
+        fetch::Options {
+            cache: self.cache.clone(),
+            offline: self.offline,
+            insecure: self.insecure,
+            quiet: self.quiet,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct BuildArgs {
+    /// A node file, or the cluster file for every node
+    pub file: PathBuf,
+    /// Output folder for NODE.img and NODE.img.sha256
+    #[arg(long, short, default_value = "out")]
+    pub out: PathBuf,
+    /// Folder with k3s, tailscale, tailscaled (and images/) for first boot
+    #[arg(long)]
+    pub payload: Option<PathBuf>,
+    #[command(flatten)]
+    pub fetch: FetchOpts,
+}
+
+#[derive(Args)]
+pub struct FetchArgs {
+    /// A node file, or the cluster file for every node
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub fetch: FetchOpts,
+}
+
+#[derive(Args)]
+pub struct RenderArgs {
+    /// A node file (one node) or the cluster file (every node, one folder each)
+    pub file: PathBuf,
+    /// Output folder (must not exist, or be empty, unless --force)
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Write the real secrets instead of placeholders
+    #[arg(long)]
+    pub with_secrets: bool,
+    /// Replace an existing output folder
+    #[arg(long)]
+    pub force: bool,
+    /// Folder with k3s, tailscale, tailscaled (and images/): show the payload
+    /// and its manifest as `build --payload` puts them in the image. Without
+    /// it, the catalogue's payload is shown when it is in the cache.
+    #[arg(long)]
+    pub payload: Option<PathBuf>,
+    /// Cache folder (default $XDG_CACHE_HOME/haimg)
+    #[arg(long, env = "HAIMG_CACHE")]
+    pub cache: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum SecretsCommand {
+    /// Create the K3s token and an auth-key placeholder (0600); never overwrites
+    Init {
+        /// The cluster file
+        cluster: PathBuf,
+    },
+}

@@ -1,0 +1,99 @@
+//! The root file system: the base's tarball and the rendered files merged
+//! into one tar stream (minus what would give every node the same identity)
+//! and fed to mke2fs at the root partition's offset; the boot files the base
+//! carries are captured on the way past.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use super::{DiskError, bootfiles, ext4, tarstream};
+use crate::config::BootKind;
+use crate::io::Progress;
+use crate::plan::NodePlan;
+use crate::tree::Files;
+
+/// Root-filesystem paths that would give every node flashed from this image
+/// the same identity; each node makes its own on first boot.
+const IDENTITY: &[&str] = &[
+    "var/lib/dbus/machine-id",
+    "var/lib/systemd/random-seed",
+    "var/lib/systemd/credential.secret",
+    "etc/rancher/node/password",
+    "var/lib/tailscale/",
+    "etc/ssh/ssh_host_rsa_key",
+    "etc/ssh/ssh_host_rsa_key.pub",
+    "etc/ssh/ssh_host_ecdsa_key",
+    "etc/ssh/ssh_host_ecdsa_key.pub",
+    "etc/ssh/ssh_host_ed25519_key",
+    "etc/ssh/ssh_host_ed25519_key.pub",
+];
+
+/// Make the ext4 root of `image` from `base` and `files`. Returns the boot
+/// files captured from the base (path in the base → copy in `capture_dir`).
+pub fn make(
+    image: &Path,
+    node: &NodePlan,
+    base: &Path,
+    files: &Files,
+    capture_dir: &Path,
+    epoch: i64,
+    quiet: bool,
+) -> Result<BTreeMap<String, PathBuf>, DiskError> {
+    let layout = &node.layout;
+    let boot_kind = node.profile.boot;
+    let capture = move |p: &str| bootfiles::wanted(boot_kind, p);
+    let mut drop: Vec<&str> = IDENTITY.to_vec();
+    // The base's own boot partition contents go to the FAT partition.
+    drop.push(match boot_kind {
+        BootKind::Rpi => "boot/firmware/",
+        BootKind::Uefi => "boot/efi/",
+    });
+    let rules = tarstream::Rules {
+        replace: files,
+        drop: &drop,
+        capture: &capture,
+        capture_dir,
+        epoch,
+    };
+    let open = |p: &Path| File::open(p).map_err(|e| DiskError::io(&p.display().to_string(), e));
+    let base_len = std::fs::metadata(base).map(|m| m.len()).unwrap_or(0);
+    let bar = Progress::bytes(quiet, base_len, "root filesystem");
+    let decompressed = crate::source::open_reader(bar.wrap_read(open(base)?))
+        .map_err(|e| DiskError::io(&base.display().to_string(), e))?;
+    let mut mk = ext4::spawn(image, layout, &node.profile.root_label, epoch)?;
+    let stdin = mk.stdin()?;
+    let root_len = layout.root.1;
+    let stats = match tarstream::merge(decompressed, stdin, &rules) {
+        Ok(s) => {
+            mk.finish(root_len, s.data_bytes)?;
+            s
+        }
+        Err(DiskError::Stream(e)) => {
+            // mke2fs stopping early (a full file system) breaks our pipe: its
+            // own error says more than the broken pipe.
+            let needed = measure(base).unwrap_or(0);
+            mk.finish(root_len, needed)?;
+            return Err(DiskError::Stream(e));
+        }
+        Err(e) => {
+            // Our own finding about the tarball is the one to report; mke2fs
+            // only saw a stream that stopped.
+            let _ = mk.finish(root_len, 0);
+            return Err(e);
+        }
+    };
+    bar.finish();
+    Ok(stats.captured)
+}
+
+/// Bytes of file data in a tarball: for the "does not fit" message.
+fn measure(base: &Path) -> Option<u64> {
+    let r = crate::source::open_decompressed(base).ok()?;
+    let mut a = tar::Archive::new(r);
+    let mut total = 0u64;
+    for e in a.entries().ok()? {
+        total += e.ok()?.header().size().unwrap_or(0);
+    }
+    Some(total)
+}

@@ -1,0 +1,204 @@
+//! I/O adapters that stack on any reader or writer, one job each (as
+//! coreos-installer's `io/`): a progress bar, a hash of what passes, a size
+//! limit. Ground floor: uses nothing else of haimg.
+
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest as _, Sha256, Sha512};
+
+/// A byte progress bar on stderr, hidden when stderr is not a terminal or the
+/// user asked for quiet.
+pub struct Progress(ProgressBar);
+
+impl Progress {
+    pub fn bytes(quiet: bool, len: u64, what: &str) -> Progress {
+        if quiet || !io::stderr().is_terminal() {
+            return Progress(ProgressBar::hidden());
+        }
+        let bar = ProgressBar::new(len);
+        let style = ProgressStyle::with_template(
+            "{msg:>16} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.set_message(what.to_string());
+        Progress(bar)
+    }
+
+    pub fn wrap_read<R: Read>(&self, r: R) -> indicatif::ProgressBarIter<R> {
+        self.0.wrap_read(r)
+    }
+
+    pub fn set(&self, n: u64) {
+        self.0.set_position(n);
+    }
+
+    pub fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// The hash algorithms publishers use for their checksum files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algo {
+    Sha256,
+    Sha512,
+}
+
+/// sha256 or sha512 of everything written to it.
+pub struct Hasher(HashInner);
+
+enum HashInner {
+    S256(Sha256),
+    S512(Sha512),
+}
+
+impl Hasher {
+    pub fn new(a: Algo) -> Hasher {
+        Hasher(match a {
+            Algo::Sha256 => HashInner::S256(Sha256::new()),
+            Algo::Sha512 => HashInner::S512(Sha512::new()),
+        })
+    }
+
+    pub fn update(&mut self, buf: &[u8]) {
+        match &mut self.0 {
+            HashInner::S256(h) => h.update(buf),
+            HashInner::S512(h) => h.update(buf),
+        }
+    }
+
+    pub fn hex(self) -> String {
+        match self.0 {
+            HashInner::S256(h) => hex::encode(h.finalize()),
+            HashInner::S512(h) => hex::encode(h.finalize()),
+        }
+    }
+}
+
+impl Write for Hasher {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A reader that hashes and counts what passes through it.
+pub struct HashReader<R> {
+    inner: R,
+    hasher: Hasher,
+    count: u64,
+}
+
+impl<R: Read> HashReader<R> {
+    pub fn new(inner: R, algo: Algo) -> Self {
+        HashReader {
+            inner,
+            hasher: Hasher::new(algo),
+            count: 0,
+        }
+    }
+
+    /// The hex digest and the byte count.
+    pub fn finish(self) -> (String, u64) {
+        (self.hasher.hex(), self.count)
+    }
+}
+
+impl<R: Read> Read for HashReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// A writer that refuses to pass more than `limit` bytes: an error, not a
+/// silent truncation, once a stream is larger than it may be.
+pub struct LimitWriter<W> {
+    inner: W,
+    left: u64,
+}
+
+impl<W: Write> LimitWriter<W> {
+    pub fn new(inner: W, limit: u64) -> Self {
+        LimitWriter { inner, left: limit }
+    }
+
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+impl<W: Write> Write for LimitWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                "larger than the size limit",
+            ));
+        }
+        let n = self.inner.write(buf)?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The sha256 (hex) and size of a file.
+pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
+    let mut r = HashReader::new(std::fs::File::open(path)?, Algo::Sha256);
+    io::copy(&mut r, &mut io::sink())?;
+    Ok(r.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ABC256: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+    #[test]
+    fn hash_reader_passes_bytes_and_hashes_them() {
+        let mut r = HashReader::new(&b"abc"[..], Algo::Sha256);
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).expect("read");
+        assert_eq!(out, b"abc");
+        assert_eq!(r.finish(), (ABC256.to_string(), 3));
+    }
+
+    #[test]
+    fn sha512_of_abc() {
+        let mut h = Hasher::new(Algo::Sha512);
+        h.write_all(b"abc").expect("write");
+        assert!(h.hex().starts_with("ddaf35a193617aba"));
+    }
+
+    #[test]
+    fn limit_writer_refuses_past_its_limit() {
+        let mut w = LimitWriter::new(Vec::new(), 4);
+        w.write_all(b"abcd").expect("within");
+        let e = w.write_all(b"e").expect_err("past the limit");
+        assert_eq!(e.kind(), io::ErrorKind::FileTooLarge);
+        assert_eq!(w.into_inner(), b"abcd");
+    }
+
+    #[test]
+    fn sha256_of_a_file() {
+        let t = tempfile::NamedTempFile::new().expect("tmp");
+        std::fs::write(t.path(), b"abc").expect("write");
+        assert_eq!(
+            sha256_file(t.path()).expect("hash"),
+            (ABC256.to_string(), 3)
+        );
+    }
+}

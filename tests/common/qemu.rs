@@ -1,0 +1,211 @@
+//! QEMU guests for the boot tests, under TCG (KVM fails with OVMF on these
+//! machines): x86_64 under OVMF, or aarch64 `-M virt` booting a kernel and
+//! initrd directly; the serial console goes to a log file that is kept.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::repo;
+
+pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+/// How long one boot may take to reach "first boot done" under TCG.
+pub const BOOT_LIMIT: Duration = Duration::from_secs(900);
+
+pub struct Vm {
+    child: Child,
+    log: PathBuf,
+    qmp: PathBuf,
+    _vars: tempfile::NamedTempFile,
+}
+
+impl Vm {
+    /// Boot `disk` (and `extra` disks) under OVMF. `peer_port`: where the
+    /// guest's 10.0.2.100:6443 leads on this machine (a peer answering /ping).
+    pub fn start(disk: &Path, extra: &[&Path], peer_port: Option<u16>, log: &Path) -> Vm {
+        Vm::start_with(disk, extra, peer_port, log, None)
+    }
+
+    /// `arm`: the kernel, initrd and command line for a direct-kernel boot of
+    /// `qemu-system-aarch64 -M virt`; `None`: x86_64 under OVMF.
+    pub fn start_with(
+        disk: &Path,
+        extra: &[&Path],
+        peer_port: Option<u16>,
+        log: &Path,
+        arm: Option<(&Path, &Path, &str)>,
+    ) -> Vm {
+        let vars = tempfile::NamedTempFile::new().expect("vars");
+        std::fs::copy(OVMF_VARS, vars.path()).expect("copy OVMF vars");
+        let qmp = log.with_extension("qmp");
+        let _ = std::fs::remove_file(&qmp);
+        // restrict=on: the guest reaches nothing but the forwarded peer port.
+        let mut nic = String::from("user,model=virtio-net-pci,restrict=on");
+        if let Some(p) = peer_port {
+            nic.push_str(&format!(",guestfwd=tcp:10.0.2.100:6443-tcp:127.0.0.1:{p}"));
+        }
+        let mut c;
+        match arm {
+            None => {
+                c = Command::new("qemu-system-x86_64");
+                c.args([
+                    "-machine",
+                    "q35",
+                    "-accel",
+                    "tcg",
+                    "-m",
+                    "1536",
+                    "-smp",
+                    "2",
+                    "-nographic",
+                    "-no-reboot",
+                ])
+                .arg("-drive")
+                .arg(format!("if=pflash,format=raw,readonly=on,file={OVMF_CODE}"))
+                .arg("-drive")
+                .arg(format!(
+                    "if=pflash,format=raw,file={}",
+                    vars.path().display()
+                ));
+            }
+            Some((kernel, initrd, append)) => {
+                c = Command::new("qemu-system-aarch64");
+                c.args([
+                    "-M",
+                    "virt",
+                    "-cpu",
+                    "cortex-a72",
+                    "-accel",
+                    "tcg",
+                    "-m",
+                    "1536",
+                    "-smp",
+                    "2",
+                    "-nographic",
+                    "-no-reboot",
+                ])
+                .arg("-kernel")
+                .arg(kernel)
+                .arg("-initrd")
+                .arg(initrd)
+                .args(["-append", append]);
+            }
+        }
+        c.arg("-drive")
+            .arg(format!("file={},format=raw,if=virtio", disk.display()));
+        for d in extra {
+            c.arg("-drive")
+                .arg(format!("file={},format=raw,if=virtio", d.display()));
+        }
+        c.args(["-nic", &nic])
+            .arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", qmp.display()))
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(log).expect("log"))
+            .stderr(Stdio::inherit());
+        Vm {
+            child: c.spawn().expect("qemu"),
+            log: log.to_path_buf(),
+            qmp,
+            _vars: vars,
+        }
+    }
+
+    pub fn console(&self) -> String {
+        let raw = std::fs::read(&self.log).unwrap_or_default();
+        String::from_utf8_lossy(&raw).into_owned()
+    }
+
+    /// Wait until the console shows `want`; fail early on `haimg: …: failed`.
+    pub fn wait_for(&mut self, want: &str, limit: Duration) -> String {
+        let t = Instant::now();
+        loop {
+            let text = self.console();
+            if text.contains(want) {
+                return text;
+            }
+            if let Some(line) = text
+                .lines()
+                .find(|l| l.contains("haimg: ") && l.contains(": failed:"))
+            {
+                self.kill();
+                panic!(
+                    "first boot failed: {line}\n--- console tail:\n{}",
+                    tail(&text)
+                );
+            }
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!(
+                    "qemu exited ({st}) before {want:?}\n--- console tail:\n{}",
+                    tail(&text)
+                );
+            }
+            if t.elapsed() > limit {
+                self.kill();
+                panic!(
+                    "no {want:?} within {limit:?}\n--- console tail:\n{}",
+                    tail(&text)
+                );
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+
+    /// Wait for the guest to power off (the k3s stand-in does it after first
+    /// boot); press the ACPI button every 15 s too, for bases with logind.
+    pub fn power_down(mut self) {
+        let t = Instant::now();
+        let mut pressed: Option<Instant> = None;
+        while t.elapsed() < Duration::from_secs(240) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            if pressed.is_none_or(|p| p.elapsed() > Duration::from_secs(15)) {
+                self.press_power();
+                pressed = Some(Instant::now());
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        self.kill();
+        panic!("the guest did not power down\n{}", tail(&self.console()));
+    }
+
+    pub fn press_power(&self) {
+        if let Ok(mut s) = UnixStream::connect(&self.qmp) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut r = BufReader::new(s.try_clone().expect("clone"));
+            let mut line = String::new();
+            let _ = r.read_line(&mut line); // greeting
+            let _ = s.write_all(b"{\"execute\":\"qmp_capabilities\"}\n");
+            let _ = r.read_line(&mut line);
+            let _ = s.write_all(b"{\"execute\":\"system_powerdown\"}\n");
+            let _ = r.read_line(&mut line);
+        }
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
+
+/// Console logs are kept here, so a failed run can be read afterwards.
+pub fn log_path(name: &str) -> PathBuf {
+    let d = repo().join("target/boot-test");
+    std::fs::create_dir_all(&d).expect("log dir");
+    d.join(format!("{name}.log"))
+}
