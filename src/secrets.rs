@@ -168,51 +168,6 @@ pub fn create_secret_file(path: &Path, contents: &str) -> std::io::Result<InitOu
     }
 }
 
-/// The cluster's two secrets, as far as they could be read.
-pub struct ClusterSecrets {
-    pub token: Option<Secret>,
-    pub authkey: Option<Secret>,
-}
-
-/// Read the cluster's secrets. Unsafe files are always errors; missing or empty
-/// ones are errors when `strict` (render, build) and warnings otherwise (plan).
-pub fn for_cluster(
-    plan: &crate::plan::ClusterPlan,
-    loaded: &crate::config::Loaded,
-    strict: bool,
-    diags: &mut crate::diag::Diags,
-) -> ClusterSecrets {
-    let cfg = &loaded.cluster.value.secrets;
-    let file = Some(loaded.cluster.file);
-    let mut get =
-        |path: &Path, env: &str, span: Option<std::ops::Range<usize>>| match load(&SecretSource {
-            path,
-            env,
-        }) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                let soft = matches!(e, SecretError::Missing(_) | SecretError::Empty(_));
-                if soft && !strict {
-                    diags.warning(file, span, e.to_string(), e.hint());
-                } else {
-                    diags.error(file, span, e.to_string(), e.hint());
-                }
-                None
-            }
-        };
-    let token = get(
-        &plan.token_file,
-        TOKEN_ENV,
-        cfg.token_file.as_ref().map(|s| s.span()),
-    );
-    let authkey = get(
-        &plan.authkey_file,
-        AUTHKEY_ENV,
-        cfg.authkey_file.as_ref().map(|s| s.span()),
-    );
-    ClusterSecrets { token, authkey }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,9 +13,9 @@ use anyhow::Result;
 use crate::cmdline::{Cli, Command, SecretsCommand};
 use crate::config::Loaded;
 use crate::diag::{self, ConfigError, Diags};
+use crate::plan::ClusterSecrets;
 use crate::plan::{ClusterPlan, NodePlan};
 use crate::render::SecretValues;
-use crate::secrets::ClusterSecrets;
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
@@ -45,7 +45,7 @@ impl Cluster {
     pub fn load(file: &Path, strict_secrets: bool) -> Result<Cluster> {
         let loaded = crate::config::load(file)?;
         let (plan, mut loaded, mut diags) = crate::plan::build(loaded)?;
-        let secrets = crate::secrets::for_cluster(&plan, &loaded, strict_secrets, &mut diags);
+        let secrets = crate::plan::read_secrets(&plan, &loaded, strict_secrets, &mut diags);
         let mut all = std::mem::take(&mut loaded.warnings);
         all.extend(diags);
         if all.has_errors() {

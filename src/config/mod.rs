@@ -1,6 +1,7 @@
 //! config: read the user's cluster, node and profile TOML into the typed model,
 //! collecting every problem with its file, line and column.
 
+pub mod catalogue;
 pub mod model;
 pub mod parse;
 

@@ -8,6 +8,7 @@ pub mod gpt;
 pub mod image;
 pub mod mbr;
 mod root;
+mod tarheader;
 pub mod tarstream;
 
 use std::path::PathBuf;
@@ -60,3 +61,6 @@ impl DiskError {
         }
     }
 }
+
+#[cfg(test)]
+mod tarstream_tests;

@@ -2,12 +2,16 @@
 //! [`NodePlan`], and check the cluster as a whole (quorum, bootstrap, witness,
 //! names). Pure apart from reading secrets: it only looks at the loaded files.
 
+mod base;
 pub mod check;
 mod cluster;
 pub mod layout;
 mod node;
 pub mod packages;
+mod profile;
 pub mod report;
+mod risks;
+mod secrets;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,7 +21,8 @@ use serde::Serialize;
 use crate::config::{Arch, BaseKind, BootKind, DataMode, Loaded, Media, TableKind};
 use crate::diag::{ConfigError, Diags};
 
-pub use cluster::risks;
+pub use risks::risks;
+pub use secrets::{ClusterSecrets, for_cluster as read_secrets};
 
 /// Default mount point of the data disk (seed 000).
 pub const DEFAULT_MOUNT: &str = "/mnt/k3s-storage";
@@ -230,3 +235,6 @@ pub fn build(loaded: Loaded) -> Result<(ClusterPlan, Loaded, Diags), ConfigError
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

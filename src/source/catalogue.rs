@@ -1,75 +1,20 @@
-//! Named artifacts (`profiles/catalogue.toml`, shipped in the binary): a name,
-//! a version and an architecture become a URL and the publisher's checksums.
-
-use std::collections::BTreeMap;
-
-use serde::Deserialize;
+//! Catalogue names as artifacts to fetch: the configuration's catalogue
+//! ([`crate::config::catalogue`]) says where; this says how it is checked.
 
 use super::fetch::{Artifact, Check};
-use crate::config::Arch;
+use crate::config::{Arch, catalogue};
 
-const CATALOGUE: &str = include_str!("../../profiles/catalogue.toml");
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Entry {
-    #[allow(dead_code)]
-    description: String,
-    url: String,
-    checksums: Option<String>,
-    #[serde(default)]
-    assets: BTreeMap<String, String>,
-    arch: Option<Arch>,
-}
-
-fn entries() -> BTreeMap<String, Entry> {
-    // The catalogue is part of the binary and checked by a unit test.
-    toml::from_str(CATALOGUE).unwrap_or_default()
-}
-
-pub fn names() -> Vec<String> {
-    entries().into_keys().collect()
-}
-
-/// Resolve `name` at `version` for `arch`.
+/// The artifact `name` at `version` for `arch`, checked against the
+/// publisher's checksums file where the catalogue names one.
 pub fn artifact(name: &str, version: &str, arch: Arch) -> Result<Artifact, String> {
-    let all = entries();
-    let e = all.get(name).ok_or_else(|| {
-        format!(
-            "no catalogue entry `{name}` (known: {})",
-            names().join(", ")
-        )
-    })?;
-    if let Some(a) = e.arch
-        && a != arch
-    {
-        return Err(format!(
-            "catalogue entry `{name}` is for {}, the node is {}",
-            a.debian(),
-            arch.debian()
-        ));
-    }
-    let asset = e.assets.get(arch.debian()).cloned().unwrap_or_default();
-    let fill = |t: &str, url: &str| {
-        t.replace("{version_url}", &version.replace('+', "%2B"))
-            .replace("{version}", version)
-            .replace("{arch}", arch.debian())
-            .replace("{asset}", &asset)
-            .replace("{url}", url)
-    };
-    let url = fill(&e.url, "");
-    let file = url.rsplit('/').next().unwrap_or_default().to_string();
-    let check = match &e.checksums {
-        Some(c) => Check::Checksums {
-            url: fill(c, &url),
-            file,
-        },
-        None => Check::None,
-    };
+    let r = catalogue::resolve(name, version, arch)?;
     Ok(Artifact {
-        name: format!("{name} {version} ({})", arch.debian()),
-        url,
-        check,
+        name: r.name,
+        check: match r.checksums {
+            Some(url) => Check::Checksums { url, file: r.file },
+            None => Check::None,
+        },
+        url: r.url,
     })
 }
 
@@ -79,7 +24,8 @@ mod tests {
 
     #[test]
     fn catalogue_parses_and_resolves() {
-        let parsed: BTreeMap<String, Entry> = toml::from_str(CATALOGUE).expect("catalogue parses");
+        let parsed: std::collections::BTreeMap<String, catalogue::Entry> =
+            toml::from_str(catalogue::CATALOGUE).expect("catalogue parses");
         assert!(parsed.len() >= 6);
         let k = artifact("k3s", "v1.31.4+k3s1", Arch::Arm64).expect("k3s");
         assert_eq!(

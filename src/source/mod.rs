@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod checksums;
 pub mod debian;
 pub mod fetch;
+mod http;
 mod payload;
 pub mod unpack;
 

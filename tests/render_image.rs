@@ -1,0 +1,136 @@
+//! `haimg render` shows byte for byte what `haimg build` puts in the image:
+//! every rendered file is read back out of the image by independent tools
+//! (debugfs for the ext4 root, mtools for the FAT boot partition) and compared.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::image::partition;
+use common::*;
+
+fn node_files(dir: &Path, kind: &str, profile: &str) {
+    let tar = dir.join("rootfs.tar");
+    ok(
+        &Command::new("python3")
+            .arg(repo().join("tests/tools/mkrootfs.py"))
+            .arg(&tar)
+            .args(["--kind", kind])
+            .output()
+            .expect("python3"),
+        "mkrootfs.py",
+    );
+    let small = std::fs::read_to_string(repo().join(format!("profiles/{profile}.toml")))
+        .expect("profile")
+        .replace("boot_size_mib = 512", "boot_size_mib = 64")
+        .replace("boot_size_mib = 256", "boot_size_mib = 64")
+        .replace("root_size_mib = 8192", "root_size_mib = 600")
+        .replace("root_size_mib = 4096", "root_size_mib = 600");
+    write_files(
+        dir,
+        &[
+            ("cluster.toml", "name = \"lab\"\ntailnet = \"lab-net.ts.net\"\nnodes = [\"a.toml\"]\n[[server]]\nname = \"a\"\nbootstrap = true\n".into()),
+            ("p.toml", small),
+            ("a.toml", format!("cluster = \"cluster.toml\"\nhostname = \"a\"\nprofile = \"p.toml\"\n[base]\nkind = \"rootfs\"\nurl = \"{}\"\n[[user]]\nname = \"admin\"\nssh_keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHaimgTestKeyAAAAAAAAAAAAAAAAAAAAAAAAAAA t@h\"]\n", tar.display())),
+        ],
+    );
+    write_secrets(dir);
+}
+
+/// The raw bytes a program printed (debugfs and mtype print file contents).
+fn bytes(cmd: &str, args: &[&str]) -> Vec<u8> {
+    let o = sh(cmd, args);
+    assert!(o.status.success(), "{cmd} {args:?}: {}", stderr(&o));
+    o.stdout
+}
+
+fn compare(kind: &str, profile: &str) {
+    need(&["python3", "sfdisk", "debugfs", "mtype", "mkfs.ext4"]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    node_files(dir, kind, profile);
+    let payload = repo().join("tests/standins");
+    let p = payload.to_str().expect("p");
+    let run = |args: &[&str]| {
+        let o = haimg()
+            .args(args)
+            .env("SOURCE_DATE_EPOCH", "1704067200")
+            .current_dir(dir)
+            .output()
+            .expect("haimg");
+        ok(&o, &format!("haimg {args:?}"));
+    };
+    run(&["build", "a.toml", "--out", "out", "-q", "--payload", p]);
+    run(&[
+        "render",
+        "a.toml",
+        "--out",
+        "r",
+        "--with-secrets",
+        "--payload",
+        p,
+    ]);
+    let img = dir.join("out/a.img");
+    let (boot, root) = (dir.join("boot.part"), dir.join("root.part"));
+    partition(&img, 1, &boot);
+    partition(&img, 2, &root);
+    let (boot, root) = (boot.to_str().expect("p"), root.to_str().expect("p"));
+
+    let mut compared = 0;
+    for (rel, mode, data) in tree(&dir.join("r/root")) {
+        let path = format!("/{rel}");
+        let stat =
+            String::from_utf8_lossy(&bytes("debugfs", &["-R", &format!("stat {path}"), root]))
+                .into_owned();
+        if std::fs::symlink_metadata(dir.join("r/root").join(&rel))
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            assert!(stat.contains("Type: symlink"), "{path}: {stat}");
+            continue;
+        }
+        assert!(
+            stat.contains(&format!("Mode:  {:04o}", mode & 0o7777)),
+            "{path}: rendered mode {:o}, image says:\n{stat}",
+            mode & 0o7777
+        );
+        assert_eq!(
+            bytes("debugfs", &["-R", &format!("cat {path}"), root]),
+            data,
+            "{path} differs between render and image"
+        );
+        compared += 1;
+    }
+    for (rel, _, data) in tree(&dir.join("r/boot")) {
+        assert_eq!(
+            bytes("mtype", &["-i", boot, &format!("::{rel}")]),
+            data,
+            "boot {rel} differs between render and image"
+        );
+        compared += 1;
+    }
+    // fstab, machine-id, config.yaml, the payload manifest and the payload
+    // itself at least.
+    assert!(compared > 20, "only {compared} files compared");
+    let fstab = String::from_utf8(bytes("debugfs", &["-R", "cat /etc/fstab", root])).expect("utf8");
+    assert!(
+        !fstab.contains('@'),
+        "a placeholder reached the image: {fstab}"
+    );
+    let manifest =
+        std::fs::read_to_string(dir.join("r/root/etc/haimg/payload.sha256")).expect("manifest");
+    assert!(
+        manifest.contains(" k3s\n") && manifest.contains(" tailscaled\n"),
+        "{manifest}"
+    );
+}
+
+#[test]
+fn render_is_what_a_pi_image_holds() {
+    compare("rpi", "rpi4");
+}
+
+#[test]
+fn render_is_what_a_uefi_image_holds() {
+    compare("uefi", "x86_64-uefi");
+}
