@@ -46,7 +46,7 @@ lint:
 shellcheck:
 	shellcheck -x -P SCRIPTDIR overlays/usr/lib/haimg/*.sh
 	shellcheck -s sh tests/standins/k3s tests/standins/tailscale tests/standins/tailscaled
-	shellcheck .ci/run .ci/install-deps .ci/ensure-deps .ci/phases bench/*.sh
+	shellcheck .ci/run .ci/install-deps .ci/ensure-deps .ci/phases .ci/fresh-machine bench/*.sh
 
 unit:
 	$(NEXTEST)

@@ -97,7 +97,8 @@ fn e2fsprogs_too_old() -> Option<String> {
 }
 
 fn python_yaml() -> bool {
-    Command::new("python3")
+    // The render test judges YAML with Debian's python3 and PyYAML.
+    Command::new("/usr/bin/python3")
         .args(["-c", "import yaml"])
         .status()
         .is_ok_and(|s| s.success())
