@@ -22,7 +22,7 @@ test: deps
 	@bash .ci/phases build lint unit bases boots
 
 phase-build:
-	$(NEXTEST) --no-run
+	$(CARGO) nextest run --locked --no-run
 
 phase-lint: lint shellcheck
 
