@@ -27,7 +27,7 @@ size_mb=$(( $(stat -c %s "$tarball") / 1000000 ))
 
 # haimg: a one-node cluster whose node builds from that tarball.
 rm -rf haimg-cfg && mkdir -p haimg-cfg && cd haimg-cfg
-printf 'name = "bench"\ntailnet = "bench.ts.net"\nnodes = ["n.toml"]\n[[server]]\nname = "n"\nbootstrap = true\n' > cluster.toml
+printf 'name = "bench"\ntailnet = "bench.ts.net"\nnodes = ["n.toml"]\n[[server]]\nname = "n"\nbootstrap = true\n[tailscale]\ntags = ["tag:k3s"]\n' > cluster.toml
 printf 'cluster = "cluster.toml"\nhostname = "n"\nprofile = "x86_64-uefi"\n[base]\nkind = "rootfs"\nurl = "%s"\n' "$tarball" > n.toml
 export HAIMG_K3S_TOKEN=benchbenchbenchbench HAIMG_TAILSCALE_AUTHKEY=benchbenchbenchbench SOURCE_DATE_EPOCH=1704067200
 sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true

@@ -42,6 +42,9 @@ pub struct PlanArgs {
     /// Print the plan as JSON
     #[arg(long)]
     pub json: bool,
+    /// Print the tailnet policy (ACL) snippet the cluster's tags need
+    #[arg(long, conflicts_with = "json")]
+    pub acl: bool,
 }
 
 /// Where artifacts come from and go: shared by every command that fetches.

@@ -285,6 +285,36 @@ fn cases() -> Vec<Case> {
                 message: "module name \"x;reboot\"",
             }],
         },
+        Case {
+            name: "untagged servers",
+            edit: |f| {
+                set(f, "cluster.toml", |t| {
+                    t.replace("tags = [\"tag:k3s\"]\n", "")
+                })
+            },
+            secrets: true,
+            expect: &[Expect {
+                file: "cluster.toml",
+                needle: "[[server]]",
+                nth: 0,
+                message: "node keys expire",
+            }],
+        },
+        Case {
+            name: "a Pi 5 with a debian base",
+            edit: |f| {
+                set(f, "a.toml", |t| {
+                    t.replace("profile = \"rpi4\"", "profile = \"rpi5\"")
+                })
+            },
+            secrets: true,
+            expect: &[Expect {
+                file: "a.toml",
+                needle: "[base]",
+                nth: 0,
+                message: "cannot boot a debian base",
+            }],
+        },
     ]
 }
 

@@ -56,7 +56,7 @@ fn setup(dir: &Path, tarball: &Path, profile: &str, root_mib: u64) {
     let files = vec![
         (
             "cluster.toml",
-            "name = \"lab\"\ntailnet = \"lab-net.ts.net\"\nnodes = [\"a.toml\"]\n[[server]]\nname = \"a\"\nbootstrap = true\n".to_string(),
+            "name = \"lab\"\ntailnet = \"lab-net.ts.net\"\nnodes = [\"a.toml\"]\n[[server]]\nname = \"a\"\nbootstrap = true\n[tailscale]\ntags = [\"tag:k3s\"]\n".to_string(),
         ),
         ("test-profile.toml", small),
         (

@@ -7,6 +7,19 @@ use crate::cmdline::PlanArgs;
 
 pub fn run(a: &PlanArgs) -> Result<()> {
     let c = Cluster::load(&a.file, false)?;
+    if a.acl {
+        let Some(v) = crate::plan::acl::snippet(&c.plan) else {
+            anyhow::bail!(
+                "the cluster sets no [tailscale] tags: there is no tag to write a policy for"
+            );
+        };
+        println!(
+            "// Tailnet policy for cluster {}: merge into your policy file\n// (admin console, Access controls). Tagged nodes' keys do not expire.\n{}",
+            c.plan.name,
+            serde_json::to_string_pretty(&v)?
+        );
+        return Ok(());
+    }
     let texts: Vec<String> = c
         .warnings
         .items

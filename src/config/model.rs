@@ -80,6 +80,9 @@ pub struct TailscaleCluster {
     pub ssh: Option<S<bool>>,
     /// A Headscale or other control server; default Tailscale's.
     pub login_server: Option<S<String>>,
+    /// Servers may join untagged: their node keys expire (180 days by
+    /// default) unless key expiry is disabled for them in the admin console.
+    pub key_expiry_ok: Option<S<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -236,6 +239,9 @@ pub struct ProfileFile {
     pub site: Option<S<String>>,
     #[serde(default)]
     pub cloud_init: Option<S<bool>>,
+    /// Boards without a battery-backed clock: how long first boot waits for
+    /// timesyncd before joining the tailnet (seconds; 0: no wait).
+    pub clock_sync_wait_s: Option<S<u64>>,
     pub media: Option<S<Media>>,
     pub disk: Option<S<DiskConfig>>,
     pub rpi: Option<S<RpiConfig>>,

@@ -100,6 +100,22 @@ pub(super) fn resolve(
             "pick a profile for this architecture, or a base built for it",
         );
     }
+    // Debian bookworm's kernel has no support for the Pi 5's BCM2712 and RP1
+    // (no device tree, no Ethernet or USB): such a node would never boot.
+    if let Some(p) = profile
+        && kind == BaseKind::Debian
+        && p.0.dtbs.iter().any(|d| d.starts_with("bcm2712"))
+    {
+        diags.error(
+            Some(f),
+            base_span(node),
+            format!(
+                "profile {} (Raspberry Pi 5) cannot boot a debian base: Debian's kernel lacks BCM2712/RP1 support",
+                p.0.name
+            ),
+            "use an `image` base with Raspberry Pi OS Lite (catalogue = \"raspios-lite-arm64\"), or the rpi4 profile on a Pi 4",
+        );
+    }
     // A catalogue name becomes its URL and checksums file now, so every later
     // stage sees one kind of reference.
     let (mut url, mut checksums) = (

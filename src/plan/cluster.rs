@@ -140,7 +140,6 @@ pub(super) fn build(loaded: &Loaded, diags: &mut Diags) -> Option<ClusterPlan> {
         ordered.retain(|s| s != b);
         ordered.insert(0, b.clone());
     }
-    let fqdn = |h: &str| format!("{h}.{tailnet_s}");
     let k3s = k3s_plan(loaded, diags);
 
     for (i, slot) in nodes.iter_mut().enumerate() {
@@ -158,7 +157,7 @@ pub(super) fn build(loaded: &Loaded, diags: &mut Diags) -> Option<ClusterPlan> {
         n.peers = ordered
             .iter()
             .filter(|s| **s != n.hostname)
-            .map(|s| fqdn(s))
+            .map(|s| s.to_string())
             .collect();
         if check::dns_name(&n.fqdn).is_err() && tailnet.is_some() {
             diags.error(
@@ -222,6 +221,20 @@ pub(super) fn build(loaded: &Loaded, diags: &mut Diags) -> Option<ClusterPlan> {
         token_file,
         authkey_file,
     };
+    // Untagged nodes log in as their user and their keys expire (180 days by
+    // default); etcd members then lose each other one by one. Tagged nodes'
+    // keys do not expire (tailscale.com/kb/1068/tags).
+    if plan.tailscale.tags.is_empty()
+        && !plan.tailscale.key_expiry_ok
+        && plan.nodes.iter().any(|n| n.etcd_voter)
+    {
+        diags.error(
+            Some(cf),
+            c.servers.first().map(|s| s.span()),
+            "the servers would join the tailnet untagged: their node keys expire (180 days by default) and the etcd members then lose each other",
+            "set [tailscale] tags = [\"tag:k3s\"] (`haimg plan --acl` prints the policy the tag needs), or key_expiry_ok = true if key expiry is disabled for these machines",
+        );
+    }
     // etcd across sites: render WAN timings unless the user chose their own.
     if servers_span_sites(&plan) {
         plan.k3s
@@ -336,8 +349,12 @@ fn tailscale_plan(loaded: &Loaded, diags: &mut Diags) -> TailscalePlan {
     TailscalePlan {
         version,
         tags,
-        accept_dns: t.accept_dns.as_ref().is_some_and(|b| *b.get_ref()),
+        // On by default: with systemd-resolved on the node, tailscaled hands
+        // it the tailnet's names (MagicDNS) for the admin's tools and for
+        // workloads. haimg's own joining never depends on it.
+        accept_dns: t.accept_dns.as_ref().is_none_or(|b| *b.get_ref()),
         ssh: t.ssh.as_ref().is_some_and(|b| *b.get_ref()),
         login_server,
+        key_expiry_ok: t.key_expiry_ok.as_ref().is_some_and(|b| *b.get_ref()),
     }
 }

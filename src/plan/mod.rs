@@ -2,6 +2,7 @@
 //! [`NodePlan`], and check the cluster as a whole (quorum, bootstrap, witness,
 //! names). Pure apart from reading secrets: it only looks at the loaded files.
 
+pub mod acl;
 mod base;
 pub mod check;
 mod cluster;
@@ -102,6 +103,7 @@ pub struct TailscalePlan {
     pub accept_dns: bool,
     pub ssh: bool,
     pub login_server: Option<String>,
+    pub key_expiry_ok: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -113,7 +115,9 @@ pub struct NodePlan {
     pub witness: bool,
     pub etcd_voter: bool,
     pub site: String,
-    /// Other servers' FQDNs, the bootstrap server first: whom to join.
+    /// Other servers' tailnet names (their hostnames), the bootstrap server
+    /// first: whom to join. Found at boot in tailscaled's peer list, so
+    /// joining needs no DNS.
     pub peers: Vec<String>,
     pub profile: ProfilePlan,
     pub base: BasePlan,
@@ -155,6 +159,8 @@ pub struct ProfilePlan {
     pub dtbs: Vec<String>,
     pub config_txt: Vec<String>,
     pub cloud_init: bool,
+    /// Seconds first boot waits for the clock before `tailscale up`.
+    pub clock_sync_wait_s: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]

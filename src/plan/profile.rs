@@ -133,6 +133,7 @@ pub(super) fn resolve(
         dtbs,
         config_txt,
         cloud_init: v.cloud_init.as_ref().is_some_and(|c| *c.get_ref()),
+        clock_sync_wait_s: v.clock_sync_wait_s.as_ref().map_or(0, |c| *c.get_ref()),
     };
     let site = v
         .site

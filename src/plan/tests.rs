@@ -5,6 +5,14 @@ use super::*;
 
 /// `servers`: `(name, "bootstrap" | "witness" | "")`; `agents`: names.
 fn plan(servers: &[(&str, &str)], agents: &[&str]) -> ClusterPlan {
+    plan_with(servers, agents, "[tailscale]\ntags = [\"tag:k3s\"]\n").expect("plan")
+}
+
+fn plan_with(
+    servers: &[(&str, &str)],
+    agents: &[&str],
+    extra: &str,
+) -> Result<ClusterPlan, String> {
     let dir = tempfile::tempdir().expect("tmp");
     let all: Vec<&str> = servers
         .iter()
@@ -24,6 +32,7 @@ fn plan(servers: &[(&str, &str)], agents: &[&str]) -> ClusterPlan {
             cluster.push_str(&format!("{kind} = true\n"));
         }
     }
+    cluster.push_str(extra);
     std::fs::write(dir.path().join("cluster.toml"), cluster).expect("write");
     for n in &all {
         let profile = if servers.iter().any(|s| s.0 == *n && s.1 == "witness") {
@@ -38,10 +47,7 @@ fn plan(servers: &[(&str, &str)], agents: &[&str]) -> ClusterPlan {
         .expect("write");
     }
     let loaded = crate::config::load(&dir.path().join("cluster.toml")).expect("load");
-    match build(loaded) {
-        Ok((p, _, _)) => p,
-        Err(e) => panic!("plan failed: {e}"),
-    }
+    build(loaded).map(|(p, _, _)| p).map_err(|e| e.to_string())
 }
 
 #[test]
@@ -61,11 +67,11 @@ fn roles_voters_and_quorum() {
 fn peers_are_the_other_servers_bootstrap_first() {
     let p = plan(&[("b", ""), ("a", "bootstrap"), ("w", "witness")], &["c"]);
     let peers = |h: &str| p.node(h).expect("node").peers.clone();
-    assert_eq!(peers("b"), ["a.lab.ts.net", "w.lab.ts.net"]);
-    assert_eq!(peers("w"), ["a.lab.ts.net", "b.lab.ts.net"]);
-    assert_eq!(peers("a"), ["b.lab.ts.net", "w.lab.ts.net"]);
+    assert_eq!(peers("b"), ["a", "w"]);
+    assert_eq!(peers("w"), ["a", "b"]);
+    assert_eq!(peers("a"), ["b", "w"]);
     // An agent joins through any server, the bootstrap first.
-    assert_eq!(peers("c")[0], "a.lab.ts.net");
+    assert_eq!(peers("c")[0], "a");
 }
 
 #[test]
@@ -110,4 +116,29 @@ fn layout_follows_the_profile_and_ids_the_config() {
     assert_eq!(a.size, a.root.0 + a.root.1);
     assert_ne!(a.ids.mbr_disk_id, b.ids.mbr_disk_id);
     assert!(a.root_partuuid().ends_with("-02"));
+}
+
+#[test]
+fn untagged_servers_are_refused_unless_key_expiry_is_accepted() {
+    let e = plan_with(&[("a", "bootstrap"), ("b", "")], &[], "").expect_err("untagged");
+    assert!(e.contains("node keys expire"), "{e}");
+    let p = plan_with(
+        &[("a", "bootstrap"), ("b", "")],
+        &[],
+        "[tailscale]\nkey_expiry_ok = true\n",
+    )
+    .expect("accepted");
+    assert!(acl::snippet(&p).is_none());
+}
+
+#[test]
+fn acl_snippet_opens_the_k3s_ports_between_tagged_nodes() {
+    let p = plan(&[("a", "bootstrap"), ("b", "")], &[]);
+    let v = acl::snippet(&p).expect("tags");
+    assert_eq!(v["tagOwners"]["tag:k3s"][0], "autogroup:admin");
+    assert_eq!(v["acls"][0]["src"][0], "tag:k3s");
+    assert_eq!(v["acls"][0]["proto"], "tcp");
+    assert_eq!(v["acls"][0]["dst"][0], "tag:k3s:6443,2379-2380,10250");
+    assert_eq!(v["acls"][1]["proto"], "udp");
+    assert_eq!(v["acls"][1]["dst"][0], "tag:k3s:8472");
 }

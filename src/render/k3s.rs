@@ -1,5 +1,6 @@
-//! `/etc/rancher/k3s/config.yaml` and the join drop-ins the role script picks
-//! from. Keys are K3s's flag names (facts §3); the YAML comes from serde-saphyr.
+//! `/etc/rancher/k3s/config.yaml`. Keys are K3s's flag names (facts §3); the
+//! YAML comes from serde-saphyr. Whom to join is decided at first boot by
+//! k3s-role.sh, which adds a `server:` drop-in with the peer's tailnet address.
 
 use serde::Serialize;
 
@@ -14,8 +15,6 @@ pub const TOKEN_PATH: &str = "/etc/rancher/k3s/token";
 struct K3sConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     cluster_init: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    server: Option<String>,
     token_file: String,
     node_name: String,
     flannel_iface: String,
@@ -39,21 +38,6 @@ struct K3sConfig {
     etcd_arg: Vec<String>,
 }
 
-/// A drop-in that points the node at one peer.
-#[derive(Serialize)]
-#[serde(rename_all = "kebab-case")]
-struct Join {
-    /// Set to false on the bootstrap server when a peer already answers, so a
-    /// re-flashed first node joins instead of founding a second cluster.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cluster_init: Option<bool>,
-    server: String,
-}
-
-fn server_url(fqdn: &str) -> String {
-    format!("https://{fqdn}:6443")
-}
-
 fn yaml<T: Serialize>(v: &T) -> Vec<u8> {
     // Serializing plain structs of strings, numbers and lists cannot fail.
     let body = serde_saphyr::to_string(v).unwrap_or_default();
@@ -72,9 +56,8 @@ pub fn render(cluster: &ClusterPlan, node: &NodePlan, root: &mut Files) {
         node_taint: node.taints.clone(),
         ..Default::default()
     };
-    match node.role {
-        Role::Bootstrap => c.cluster_init = Some(true),
-        _ => c.server = node.peers.first().map(|p| server_url(p)),
+    if node.role == Role::Bootstrap {
+        c.cluster_init = Some(true);
     }
     if is_server {
         let mut san = vec![node.fqdn.clone(), node.hostname.clone()];
@@ -92,16 +75,4 @@ pub fn render(cluster: &ClusterPlan, node: &NodePlan, root: &mut Files) {
         }
     }
     root.insert("etc/rancher/k3s/config.yaml".into(), file(0o600, yaml(&c)));
-
-    // One drop-in per peer, numbered in the order peers are tried.
-    for (i, peer) in node.peers.iter().enumerate() {
-        let j = Join {
-            cluster_init: (node.role == Role::Bootstrap).then_some(false),
-            server: server_url(peer),
-        };
-        root.insert(
-            format!("etc/haimg/k3s-join/{i:02}-{peer}.yaml"),
-            file(0o644, yaml(&j)),
-        );
-    }
 }

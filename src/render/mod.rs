@@ -4,13 +4,14 @@
 
 mod cloudinit;
 mod k3s;
+mod rpi;
 mod shell;
 mod units;
 
 use std::io;
 use std::path::Path;
 
-use crate::config::BootKind;
+use crate::config::{BaseKind, BootKind};
 use crate::plan::{ClusterPlan, NodePlan};
 use crate::secrets::Secret;
 use crate::source::PayloadFile;
@@ -109,6 +110,18 @@ pub fn render(
             "# Written by haimg: DHCP on every wired interface.\n[Match]\nName=en* eth* end*\n\n[Network]\nDHCP=yes\n",
         ),
     );
+    if node.base.kind == BaseKind::Debian {
+        // systemd-resolved (a required package of debian bases) serves the
+        // DNS servers networkd gets from DHCP and, with accept-dns, the
+        // tailnet's names. The base's own resolv.conf is a copy of the build
+        // host's (mmdebstrap), dead on the node: use resolved's stub.
+        root.insert(
+            "etc/resolv.conf".into(),
+            Entry::Symlink {
+                target: "../run/systemd/resolve/stub-resolv.conf".into(),
+            },
+        );
+    }
     root.insert(
         "etc/modules-load.d/haimg.conf".into(),
         file(
@@ -130,12 +143,7 @@ pub fn render(
 
     let cmdline = kernel_cmdline(node);
     match node.profile.boot {
-        BootKind::Rpi => {
-            out.boot
-                .insert("config.txt".into(), file(0o644, config_txt(node)));
-            out.boot
-                .insert("cmdline.txt".into(), file(0o644, format!("{cmdline}\n")));
-        }
+        BootKind::Rpi => rpi::render(node, &cmdline, &mut out),
         BootKind::Uefi => {
             // kernel-install (systemd-boot) reads this when a kernel is updated
             // on the node, so the command line survives upgrades.
@@ -188,19 +196,6 @@ pub fn kernel_cmdline(node: &NodePlan) -> String {
     let mut args = vec![format!("root=PARTUUID={}", node.layout.root_partuuid())];
     args.extend(node.cmdline.iter().cloned());
     args.join(" ")
-}
-
-/// `config.txt` for a Pi: the profile's lines, then the kernel and initramfs as
-/// Debian's raspi-firmware installs them on the boot partition (`kernel=` and
-/// `initramfs … followkernel`, the latter without `=`: facts §1).
-fn config_txt(node: &NodePlan) -> String {
-    let mut s = String::from("# Written by haimg.\n[all]\n");
-    for l in &node.profile.config_txt {
-        s.push_str(l);
-        s.push('\n');
-    }
-    s.push_str("kernel=vmlinuz\ninitramfs initrd.img followkernel\n");
-    s
 }
 
 /// Write a rendered tree under `dir/root` and `dir/boot`. The caller writes into

@@ -53,6 +53,10 @@ pub fn node_env(cluster: &ClusterPlan, node: &NodePlan) -> String {
         ),
         ("HAIMG_FLANNEL_IFACE", cluster.k3s.flannel_iface.clone()),
         (
+            "HAIMG_CLOCK_WAIT",
+            node.profile.clock_sync_wait_s.to_string(),
+        ),
+        (
             "HAIMG_CHECK_MEMCG",
             u8::from(node.profile.boot == BootKind::Rpi).to_string(),
         ),

@@ -56,6 +56,10 @@ pub const OVERLAY: &[(&str, &str)] = &[
         include_str!("../../overlays/usr/lib/haimg/k3s-role.sh"),
     ),
     (
+        "usr/lib/haimg/k3s-wait.sh",
+        include_str!("../../overlays/usr/lib/haimg/k3s-wait.sh"),
+    ),
+    (
         "usr/lib/haimg/payload.sh",
         include_str!("../../overlays/usr/lib/haimg/payload.sh"),
     ),

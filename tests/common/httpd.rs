@@ -20,11 +20,24 @@ impl Server {
         Server::spawn(root, &[])
     }
 
-    /// HTTPS with a fresh self-signed certificate (made beside `root`),
-    /// answering `/ping` with `pong` as a K3s server does, for `secs`.
+    /// HTTPS answering `/ping` with `pong` as a K3s server does, for `secs`.
     pub fn k3s_peer(root: &Path, secs: u32) -> Server {
         std::fs::create_dir_all(root).expect("mkdir");
         std::fs::write(root.join("ping"), "pong").expect("ping");
+        Server::tls(root, secs)
+    }
+
+    /// The stand-ins' Tailscale "control plane": HTTPS serving `netmap`
+    /// ("NAME ADDRESS" lines) from `root`; remove the file to take it down.
+    pub fn control(root: &Path, netmap: &str, secs: u32) -> Server {
+        std::fs::create_dir_all(root).expect("mkdir");
+        std::fs::write(root.join("netmap"), netmap).expect("netmap");
+        Server::tls(root, secs)
+    }
+
+    /// HTTPS with a fresh self-signed certificate (made beside `root`).
+    pub fn tls(root: &Path, secs: u32) -> Server {
+        std::fs::create_dir_all(root).expect("mkdir");
         let key = root.with_extension("key");
         let crt = root.with_extension("crt");
         let (k, c) = (key.to_str().expect("p"), crt.to_str().expect("p"));

@@ -99,6 +99,9 @@ witness = true
 [k3s]
 version = "v1.31.4+k3s1"
 disable = ["traefik"]
+
+[tailscale]
+tags = ["tag:k3s"]
 "#;
     let node = |h: &str, profile: &str| {
         format!(

@@ -22,11 +22,26 @@ pub struct Vm {
     _vars: tempfile::NamedTempFile,
 }
 
+/// What the guest's user-mode network forwards to servers on 127.0.0.1;
+/// with restrict=on the guest reaches nothing else.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Net {
+    /// The guest's 10.0.2.100:6443: a K3s peer answering /ping.
+    pub peer: Option<u16>,
+    /// The guest's 10.0.2.101:443: the Tailscale "control plane" the
+    /// stand-ins log in to (`login_server = "https://10.0.2.101"`).
+    pub control: Option<u16>,
+}
+
+/// Where a test cluster's login server points (see [`Net::control`]).
+pub const CONTROL_URL: &str = "https://10.0.2.101";
+/// The address the test network gives peers (see [`Net::peer`]).
+pub const PEER_ADDR: &str = "10.0.2.100";
+
 impl Vm {
-    /// Boot `disk` (and `extra` disks) under OVMF. `peer_port`: where the
-    /// guest's 10.0.2.100:6443 leads on this machine (a peer answering /ping).
-    pub fn start(disk: &Path, extra: &[&Path], peer_port: Option<u16>, log: &Path) -> Vm {
-        Vm::start_with(disk, extra, peer_port, log, None)
+    /// Boot `disk` (and `extra` disks) under OVMF.
+    pub fn start(disk: &Path, extra: &[&Path], net: Net, log: &Path) -> Vm {
+        Vm::start_with(disk, extra, net, log, None)
     }
 
     /// `arm`: the kernel, initrd and command line for a direct-kernel boot of
@@ -34,7 +49,7 @@ impl Vm {
     pub fn start_with(
         disk: &Path,
         extra: &[&Path],
-        peer_port: Option<u16>,
+        net: Net,
         log: &Path,
         arm: Option<(&Path, &Path, &str)>,
     ) -> Vm {
@@ -42,10 +57,13 @@ impl Vm {
         std::fs::copy(OVMF_VARS, vars.path()).expect("copy OVMF vars");
         let qmp = log.with_extension("qmp");
         let _ = std::fs::remove_file(&qmp);
-        // restrict=on: the guest reaches nothing but the forwarded peer port.
+        // restrict=on: the guest reaches nothing but the forwarded ports.
         let mut nic = String::from("user,model=virtio-net-pci,restrict=on");
-        if let Some(p) = peer_port {
-            nic.push_str(&format!(",guestfwd=tcp:10.0.2.100:6443-tcp:127.0.0.1:{p}"));
+        if let Some(p) = net.peer {
+            nic.push_str(&format!(",guestfwd=tcp:{PEER_ADDR}:6443-tcp:127.0.0.1:{p}"));
+        }
+        if let Some(p) = net.control {
+            nic.push_str(&format!(",guestfwd=tcp:10.0.2.101:443-tcp:127.0.0.1:{p}"));
         }
         let mut c;
         match arm {

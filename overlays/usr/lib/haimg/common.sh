@@ -30,3 +30,31 @@ mark_done() { : >"$HAIMG_STATE/done/$1"; }
 
 # Boot partition file paths.
 secret_path() { printf '%s/haimg/secrets/%s' "$HAIMG_BOOT_DIR" "$1"; }
+
+# tailscale0 has its tailnet (100.x) address: real tailscaled assigns it only
+# once the control plane has answered (tailscale#7310), on every boot.
+has_address() {
+  ip -4 -o addr show dev tailscale0 2>/dev/null | grep -q ' inet 100\.'
+}
+
+# The tailnet address, for messages.
+tailnet_address() {
+  # "N: tailscale0 inet ADDR/32 …": the fourth word (no awk in minimal bases).
+  # shellcheck disable=SC2046
+  set -- $(ip -4 -o addr show dev tailscale0 2>/dev/null | head -n 1)
+  printf '%s' "${4:-?}"
+}
+
+# Remove a secret from the boot partition. FAT frees the clusters of an
+# unlinked file but keeps their bytes, so overwrite it in place first (same
+# length, flushed), then unlink. Safe to repeat after a power cut.
+wipe() {
+  [ -e "$1" ] || return 0
+  n=$(wc -c <"$1")
+  if [ "$n" -gt 0 ]; then
+    dd if=/dev/zero of="$1" bs=1 count="$n" conv=notrunc,fsync 2>/dev/null ||
+      return 1
+  fi
+  rm -f "$1" || return 1
+  sync
+}

@@ -1,16 +1,15 @@
 #!/bin/sh
-# haimg step 6: K3s is up, so the secrets on the boot partition have served
-# their purpose: delete them (the token stays where K3s keeps it), write the
-# status file and say first boot is done.
+# haimg step 6: K3s is up. The secrets left the boot partition as soon as they
+# were used (tailscale, k3s-role); check that, wiping whatever a power cut may
+# have left, write the status file and say first boot is done.
 STEP=scrub
 # shellcheck source=common.sh
 . /usr/lib/haimg/common.sh
 
-rm -f "$(secret_path k3s-token)" "$(secret_path tailscale-authkey)"
 for name in k3s-token tailscale-authkey; do
-  [ ! -e "$(secret_path "$name")" ] || fail "could not delete $name from the boot partition"
+  wipe "$(secret_path "$name")" || fail "could not remove $name from the boot partition"
+  [ ! -e "$(secret_path "$name")" ] || fail "could not remove $name from the boot partition"
 done
-sync
 
 if is_done first-boot; then
   say "$STEP" skipped "first boot already completed"
@@ -26,5 +25,5 @@ fi
 } >"$HAIMG_STATE/status.new"
 mv "$HAIMG_STATE/status.new" "$HAIMG_STATE/status"
 mark_done first-boot
-say "$STEP" ok "secrets removed from the boot partition"
+say "$STEP" ok "no secret left on the boot partition"
 echo "haimg: first boot done"
