@@ -575,6 +575,11 @@ fn bad_inputs_fail_clearly_and_leave_nothing() {
             512,
             "does not fit",
         ),
+        (
+            fixture(tmp.path(), "noclock.tar", &["--kind", "rpi", "--no-clock"]),
+            600,
+            "no time daemon",
+        ),
     ];
     for (tar, root_mib, want) in cases {
         let dir = tempfile::tempdir().expect("tmp");

@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
         drop: &["etc/machine-id", "var/lib/tailscale/"],
         capture: &capture,
         capture_dir: dir.path(),
+        probe: &["usr/sbin/chronyd"],
         epoch: 0,
     };
     let _ = merge(data, std::io::sink(), &rules);

@@ -49,6 +49,10 @@ pub enum DiskError {
         looked: String,
         hint: String,
     },
+    #[error(
+        "the base has no time daemon (looked for {0}): a Pi has no RTC and TLS to the Tailscale control plane needs the time; add systemd-timesyncd (or chrony) to the base"
+    )]
+    NoTimeDaemon(String),
     #[error("{0} is larger than an MBR partition table can address (2 TiB)")]
     TooLargeForMbr(PathBuf),
 }

@@ -11,6 +11,7 @@ use super::{DiskError, bootfiles, ext4, tarstream};
 use crate::config::BootKind;
 use crate::io::Progress;
 use crate::plan::NodePlan;
+use crate::plan::packages::TIME_DAEMONS;
 use crate::tree::Files;
 
 /// Root-filesystem paths that would give every node flashed from this image
@@ -31,6 +32,8 @@ const IDENTITY: &[&str] = &[
 
 /// Make the ext4 root of `image` from `base` and `files`. Returns the boot
 /// files captured from the base (path in the base → copy in `capture_dir`).
+/// A base without a time daemon is refused: a Pi has no RTC, and TLS to the
+/// Tailscale control plane needs the time.
 pub fn make(
     image: &Path,
     node: &NodePlan,
@@ -54,6 +57,7 @@ pub fn make(
         drop: &drop,
         capture: &capture,
         capture_dir,
+        probe: TIME_DAEMONS,
         epoch,
     };
     let open = |p: &Path| File::open(p).map_err(|e| DiskError::io(&p.display().to_string(), e));
@@ -84,6 +88,9 @@ pub fn make(
         }
     };
     bar.finish();
+    if stats.found.is_empty() {
+        return Err(DiskError::NoTimeDaemon(TIME_DAEMONS.join(", ")));
+    }
     Ok(stats.captured)
 }
 

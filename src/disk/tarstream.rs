@@ -23,6 +23,8 @@ pub struct Rules<'a> {
     pub capture: &'a dyn Fn(&str) -> bool,
     /// Folder for captured contents.
     pub capture_dir: &'a Path,
+    /// Paths whose presence in the base (as any kept member) is reported.
+    pub probe: &'a [&'a str],
     pub epoch: i64,
 }
 
@@ -34,6 +36,8 @@ pub struct Stats {
     pub entries: u64,
     /// Captured file path → where its bytes now are.
     pub captured: BTreeMap<String, PathBuf>,
+    /// The probed paths the base holds.
+    pub found: BTreeSet<String>,
 }
 
 /// Normalise a member path: no leading `./` or `/`, no trailing `/`.
@@ -218,6 +222,9 @@ pub fn merge(mut base: impl Read, out: impl Write, rules: &Rules<'_>) -> Result<
             pending.clear();
             copy_data(&mut base, &mut io::sink(), data_len, None)?;
             continue;
+        }
+        if rules.probe.contains(&path.as_str()) {
+            stats.found.insert(path.clone());
         }
         match typeflag {
             b'0' | 0 | b'7' => {

@@ -80,6 +80,7 @@ fn run(base: &[u8], replace: &Files, drop: &[&str]) -> Result<(Vec<u8>, Vec<Stri
         drop,
         capture: &capture,
         capture_dir: dir.path(),
+        probe: &["usr/sbin/chronyd"],
         epoch: 1_704_067_200,
     };
     let mut out = Vec::new();

@@ -84,6 +84,16 @@ const UEFI: &[Required] = &[req("systemd-boot", "the UEFI boot loader haimg inst
 
 const CLOUD_INIT: &[Required] = &[req("cloud-init", "reads the NoCloud seed on a cloud VM")];
 
+/// Files of which one must be in any base: a time daemon (the packages
+/// systemd-timesyncd, chrony, ntp). Checked while the image is made, since
+/// only then are a `rootfs` base's contents read.
+pub const TIME_DAEMONS: &[&str] = &[
+    "usr/lib/systemd/systemd-timesyncd",
+    "lib/systemd/systemd-timesyncd",
+    "usr/sbin/chronyd",
+    "usr/sbin/ntpd",
+];
+
 /// What `node` needs from its base, in a fixed order.
 pub fn required(node: &NodePlan) -> Vec<Required> {
     let mut out = COMMON.to_vec();

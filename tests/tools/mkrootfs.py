@@ -36,6 +36,7 @@ def main():
     ap.add_argument("--drop-kernel", action="store_true", help="firmware but no kernel")
     ap.add_argument("--big", type=int, default=0, help="a file of this many MiB of random data")
     ap.add_argument("--evil", action="store_true", help="a member named ../evil")
+    ap.add_argument("--no-clock", action="store_true", help="no time daemon")
     a = ap.parse_args()
 
     with tarfile.open(a.out, "w", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape") as tf:
@@ -47,6 +48,10 @@ def main():
         add(tf, "etc/ssh/ssh_host_ed25519_key", b"PRIVATE\n", mode=0o600)
         add(tf, "var/lib/systemd/random-seed", b"seed", mode=0o600)
         add(tf, "usr/bin/tool", b"#!/bin/sh\necho tool\n", mode=0o755)
+        if not a.no_clock:
+            # haimg refuses a base without a time daemon.
+            dirs(tf, "usr/sbin")
+            add(tf, "usr/sbin/chronyd", b"#!/bin/sh\n", mode=0o755)
         add(tf, "dev/null", kind=tarfile.CHRTYPE, mode=0o666, dev=(1, 3))
         if not a.no_kernel:
             if a.kind == "rpi":
