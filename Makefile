@@ -30,14 +30,18 @@ phase-lint: lint shellcheck
 phase-unit:
 	$(NEXTEST) -E 'not binary(boot)'
 
+# Boot tests run in parallel (--no-capture would run them one by one); their
+# timings are printed at the end.
+SHOW = --success-output final --failure-output final
+
 # The Debian bases the boot tests share (mmdebstrap; arm64 under qemu-user),
 # cached in the haimg cache, and checked for haimg's required packages.
 phase-bases:
-	$(NEXTEST) -E 'binary(boot) & test(bases_)' --no-capture
+	$(NEXTEST) -E 'binary(boot) & test(bases_)' $(SHOW)
 
 # Images built from those bases, booted in QEMU.
 phase-boots:
-	$(NEXTEST) -E 'binary(boot) & not test(bases_)' --no-capture
+	$(NEXTEST) -E 'binary(boot) & not test(bases_)' $(SHOW)
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -53,7 +57,7 @@ unit:
 
 # Only the boot tests: images built by haimg booted in QEMU.
 e2e: deps
-	$(NEXTEST) --test boot --no-capture
+	$(NEXTEST) --test boot $(SHOW)
 
 # Plan, render and build the example cluster from Debian's archive (creates
 # its secrets on first use; the auth key is yours to paste in). Needs
