@@ -460,3 +460,29 @@ fn haimg_fetch_fills_the_cache_so_build_inputs_work_offline() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(e.srv.count(), n);
 }
+
+#[test]
+fn an_endless_checksums_file_is_refused() {
+    let e = env();
+    e.srv.put("k3s", b"binary");
+    // 2 MiB of "checksums": more than any publisher's file.
+    e.srv.put("sums.txt", &vec![b'a'; 2 << 20]);
+    let a = Artifact {
+        name: "k3s".into(),
+        url: e.srv.url("k3s"),
+        check: Check::Checksums {
+            url: e.srv.url("sums.txt"),
+            file: "k3s".into(),
+        },
+    };
+    let err = fetcher(&e).get(&a).expect_err("refused").to_string();
+    assert!(err.contains("larger than any checksums file"), "{err}");
+    // Nothing of it entered the cache.
+    assert!(
+        !e.cache.join("checksums").exists()
+            || std::fs::read_dir(e.cache.join("checksums"))
+                .expect("dir")
+                .next()
+                .is_none()
+    );
+}

@@ -6,7 +6,7 @@ use std::io::{self, Read, Seek, Write};
 use std::path::Path;
 
 use super::fetch::{Artifact, FetchError, Fetcher};
-use crate::io::Progress;
+use crate::io::{LimitWriter, Progress};
 
 impl Fetcher {
     /// One HTTP request, appending to `part` from where it ends.
@@ -75,6 +75,9 @@ impl Fetcher {
         let bar = Progress::bytes(self.quiet, start + len.unwrap_or(0), &short(&a.name));
         bar.set(start);
         let mut body = resp.into_body().into_reader();
+        // Checksums files are fetched with a small `max`: a server that
+        // sends more is refused, not written to disk without end.
+        let mut out = LimitWriter::new(&mut file, max.saturating_sub(start));
         let mut buf = vec![0u8; 1 << 16];
         let mut got = 0u64;
         loop {
@@ -90,21 +93,22 @@ impl Fetcher {
                     )));
                 }
             };
-            file.write_all(&buf[..n]).map_err(|e| {
-                Attempt::Fatal(FetchError::Io {
-                    name: a.name.clone(),
-                    what: "writing the download".into(),
-                    source: e,
+            out.write_all(&buf[..n]).map_err(|e| {
+                Attempt::Fatal(if e.kind() == io::ErrorKind::FileTooLarge {
+                    FetchError::Checksums {
+                        name: a.name.clone(),
+                        url: a.url.clone(),
+                        why: "larger than any checksums file should be".into(),
+                    }
+                } else {
+                    FetchError::Io {
+                        name: a.name.clone(),
+                        what: "writing the download".into(),
+                        source: e,
+                    }
                 })
             })?;
             got += n as u64;
-            if start + got > max {
-                return Err(Attempt::Fatal(FetchError::Checksums {
-                    name: a.name.clone(),
-                    url: a.url.clone(),
-                    why: "larger than any checksums file should be".into(),
-                }));
-            }
             bar.set(start + got);
         }
         bar.finish();
