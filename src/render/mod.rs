@@ -181,10 +181,12 @@ pub fn render(
 }
 
 /// `/etc/fstab`: root and boot partition by PARTUUID. The boot partition holds
-/// secrets until first boot ends: mounted 0700 (FAT has no owners).
+/// secrets until first boot ends: mounted 0700 (FAT has no owners). First
+/// boot needs it, so its device gets 5 minutes to appear, not systemd's 90 s
+/// (a Pi's USB disk, a busy emulated machine: the arm64 boot test timed out).
 fn fstab(node: &NodePlan) -> String {
     format!(
-        "# Written by haimg. The data disk line is added on first boot.\nPARTUUID={} / ext4 defaults,noatime 0 1\nPARTUUID={} {} vfat defaults,umask=0077,nofail 0 2\n",
+        "# Written by haimg. The data disk line is added on first boot.\nPARTUUID={} / ext4 defaults,noatime 0 1\nPARTUUID={} {} vfat defaults,umask=0077,nofail,x-systemd.device-timeout=5min 0 2\n",
         node.layout.root_partuuid(),
         node.layout.boot_partuuid(),
         boot_mount(node)
