@@ -245,14 +245,17 @@ pub(super) fn build(loaded: &Loaded, diags: &mut Diags) -> Option<ClusterPlan> {
     Some(plan)
 }
 
-pub(super) fn servers_span_sites(plan: &ClusterPlan) -> bool {
-    let sites: BTreeSet<&str> = plan
-        .nodes
+/// The sites the etcd voters stand at.
+pub(super) fn server_sites(plan: &ClusterPlan) -> BTreeSet<&str> {
+    plan.nodes
         .iter()
         .filter(|n| n.etcd_voter)
         .map(|n| n.site.as_str())
-        .collect();
-    sites.len() > 1
+        .collect()
+}
+
+pub(super) fn servers_span_sites(plan: &ClusterPlan) -> bool {
+    server_sites(plan).len() > 1
 }
 
 fn k3s_plan(loaded: &Loaded, diags: &mut Diags) -> K3sPlan {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::cluster::servers_span_sites;
+use super::cluster::{server_sites, servers_span_sites};
 use super::{ClusterPlan, NodePlan, WAN_ELECTION_MS, WAN_HEARTBEAT_MS};
 use crate::config::{DataMode, Media};
 
@@ -22,12 +22,7 @@ pub fn risks(plan: &ClusterPlan) -> Vec<String> {
         out.push("one etcd voter: the control plane is a single point of failure".into());
     }
     if servers_span_sites(plan) {
-        let sites: BTreeSet<&str> = plan
-            .nodes
-            .iter()
-            .filter(|n| n.etcd_voter)
-            .map(|n| n.site.as_str())
-            .collect();
+        let sites = server_sites(plan);
         out.push(format!(
             "etcd runs across sites ({}) over Tailscale: K3s does not support embedded etcd over a VPN-only WAN link and etcd is latency-sensitive; rendered etcd heartbeat-interval={} ms and election-timeout={} ms",
             sites.into_iter().collect::<Vec<_>>().join(", "),

@@ -65,51 +65,40 @@ impl Vm {
         if let Some(p) = net.control {
             nic.push_str(&format!(",guestfwd=tcp:10.0.2.101:443-tcp:127.0.0.1:{p}"));
         }
+        // TCG (KVM fails with OVMF here), 1.5 GiB, two CPUs, serial console.
+        const COMMON: [&str; 8] = [
+            "-accel",
+            "tcg",
+            "-m",
+            "1536",
+            "-smp",
+            "2",
+            "-nographic",
+            "-no-reboot",
+        ];
         let mut c;
         match arm {
             None => {
                 c = Command::new("qemu-system-x86_64");
-                c.args([
-                    "-machine",
-                    "q35",
-                    "-accel",
-                    "tcg",
-                    "-m",
-                    "1536",
-                    "-smp",
-                    "2",
-                    "-nographic",
-                    "-no-reboot",
-                ])
-                .arg("-drive")
-                .arg(format!("if=pflash,format=raw,readonly=on,file={OVMF_CODE}"))
-                .arg("-drive")
-                .arg(format!(
-                    "if=pflash,format=raw,file={}",
-                    vars.path().display()
-                ));
+                c.args(["-machine", "q35"])
+                    .args(COMMON)
+                    .arg("-drive")
+                    .arg(format!("if=pflash,format=raw,readonly=on,file={OVMF_CODE}"))
+                    .arg("-drive")
+                    .arg(format!(
+                        "if=pflash,format=raw,file={}",
+                        vars.path().display()
+                    ));
             }
             Some((kernel, initrd, append)) => {
                 c = Command::new("qemu-system-aarch64");
-                c.args([
-                    "-M",
-                    "virt",
-                    "-cpu",
-                    "cortex-a72",
-                    "-accel",
-                    "tcg",
-                    "-m",
-                    "1536",
-                    "-smp",
-                    "2",
-                    "-nographic",
-                    "-no-reboot",
-                ])
-                .arg("-kernel")
-                .arg(kernel)
-                .arg("-initrd")
-                .arg(initrd)
-                .args(["-append", append]);
+                c.args(["-M", "virt", "-cpu", "cortex-a72"])
+                    .args(COMMON)
+                    .arg("-kernel")
+                    .arg(kernel)
+                    .arg("-initrd")
+                    .arg(initrd)
+                    .args(["-append", append]);
             }
         }
         c.arg("-drive")
