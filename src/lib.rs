@@ -5,6 +5,7 @@
 //! (files) → `disk` (image) → `emit` (outputs); `build` drives them.
 
 pub mod build;
+pub mod cleanup;
 pub mod cmd;
 pub mod cmdline;
 pub mod config;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    haimg::cleanup::install();
     match haimg::cmd::run(haimg::cmdline::Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,7 +1,7 @@
 //! Running external programs (mke2fs, mmdebstrap, debugfs, …) one way: a
 //! missing program names its Debian package; a failing one puts the tail of
-//! its stderr and that package into the error. Ground floor: uses nothing
-//! else of haimg.
+//! its stderr and that package into the error. Ground floor: uses only the
+//! signal cleanup registry (a started program is stopped on Ctrl-C).
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
@@ -122,6 +122,7 @@ impl Tool {
             })
         });
         Ok(Running {
+            _guard: crate::cleanup::ChildGuard::new(child.id()),
             child,
             stderr,
             tool: *self,
@@ -131,6 +132,7 @@ impl Tool {
 
 /// A started program.
 pub struct Running {
+    _guard: crate::cleanup::ChildGuard,
     child: Child,
     stderr: Option<JoinHandle<String>>,
     tool: Tool,

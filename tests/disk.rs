@@ -12,6 +12,7 @@ use common::*;
 
 fn tools_present() {
     need(&[
+        "bmaptool",
         "mkfs.ext4",
         "e2fsck",
         "debugfs",
@@ -201,7 +202,56 @@ fn rpi4_image_passes_independent_checks() {
         .map(|e| e.expect("e").file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["a.img", "a.img.sha256"]);
+    assert_eq!(names, ["SHA256SUMS", "a.img", "a.img.bmap", "a.img.sha256"]);
+    // Every output is listed and checks out, by sha256sum itself.
+    let check = Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(tmp.path().join("out"))
+        .output()
+        .expect("sha256sum");
+    let said = ok(&check, "sha256sum -c SHA256SUMS");
+    assert_eq!(
+        said.lines().filter(|l| l.ends_with(": OK")).count(),
+        3,
+        "{said}"
+    );
+    // Debian's bmaptool accepts the block map and reproduces the image.
+    let flashed = tmp.path().join("flashed.img");
+    let o = sh(
+        "bmaptool",
+        &[
+            "copy",
+            "--bmap",
+            tmp.path().join("out/a.img.bmap").to_str().expect("p"),
+            img.to_str().expect("p"),
+            flashed.to_str().expect("p"),
+        ],
+    );
+    ok(&o, "bmaptool copy");
+    ok(
+        &sh(
+            "cmp",
+            &[img.to_str().expect("p"), flashed.to_str().expect("p")],
+        ),
+        "cmp image and bmaptool's copy",
+    );
+    let map = std::fs::read_to_string(tmp.path().join("out/a.img.bmap")).expect("bmap");
+    let mapped: u64 = map
+        .split("<MappedBlocksCount>")
+        .nth(1)
+        .and_then(|r| r.split("</").next())
+        .and_then(|n| n.trim().parse().ok())
+        .expect("mapped count");
+    let blocks: u64 = map
+        .split("<BlocksCount>")
+        .nth(1)
+        .and_then(|r| r.split("</").next())
+        .and_then(|n| n.trim().parse().ok())
+        .expect("blocks count");
+    assert!(
+        mapped * 4 < blocks,
+        "a fresh image is mostly holes: {mapped} of {blocks}"
+    );
 
     // Partition table, as sfdisk reads it.
     let pt = partitions(&img);

@@ -4,39 +4,8 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-use common::image::partition;
+use common::image::{partition, rootfs_node};
 use common::*;
-
-fn node_files(dir: &Path, kind: &str, profile: &str) {
-    let tar = dir.join("rootfs.tar");
-    ok(
-        &Command::new("python3")
-            .arg(repo().join("tests/tools/mkrootfs.py"))
-            .arg(&tar)
-            .args(["--kind", kind])
-            .output()
-            .expect("python3"),
-        "mkrootfs.py",
-    );
-    let small = std::fs::read_to_string(repo().join(format!("profiles/{profile}.toml")))
-        .expect("profile")
-        .replace("boot_size_mib = 512", "boot_size_mib = 64")
-        .replace("boot_size_mib = 256", "boot_size_mib = 64")
-        .replace("root_size_mib = 8192", "root_size_mib = 600")
-        .replace("root_size_mib = 4096", "root_size_mib = 600");
-    write_files(
-        dir,
-        &[
-            ("cluster.toml", "name = \"lab\"\ntailnet = \"lab-net.ts.net\"\nnodes = [\"a.toml\"]\n[[server]]\nname = \"a\"\nbootstrap = true\n[tailscale]\ntags = [\"tag:k3s\"]\n".into()),
-            ("p.toml", small),
-            ("a.toml", format!("cluster = \"cluster.toml\"\nhostname = \"a\"\nprofile = \"p.toml\"\n[base]\nkind = \"rootfs\"\nurl = \"{}\"\n[[user]]\nname = \"admin\"\nssh_keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHaimgTestKeyAAAAAAAAAAAAAAAAAAAAAAAAAAA t@h\"]\n", tar.display())),
-        ],
-    );
-    write_secrets(dir);
-}
 
 /// The raw bytes a program printed (debugfs and mtype print file contents).
 fn bytes(cmd: &str, args: &[&str]) -> Vec<u8> {
@@ -49,7 +18,7 @@ fn compare(kind: &str, profile: &str) {
     need(&["python3", "sfdisk", "debugfs", "mtype", "mkfs.ext4"]);
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
-    node_files(dir, kind, profile);
+    rootfs_node(dir, kind, profile, 600, &[]);
     let payload = repo().join("tests/standins");
     let p = payload.to_str().expect("p");
     let run = |args: &[&str]| {

@@ -19,10 +19,15 @@ pub fn run(a: &BuildArgs) -> Result<()> {
         quiet: a.fetch.quiet,
     };
     let values = c.secret_values(true);
+    let mut written = Vec::new();
     for node in c.selected() {
         let built = build::build(&c.plan, node, &values, &fetcher, &opts)
             .with_context(|| format!("building {}", node.hostname))?;
         println!("{}  {}", built.sha256, built.image.display());
+        written.extend(built.outputs);
+        // After each node: a later failure keeps the list true for what exists.
+        crate::emit::write_sums(&a.out, &written)
+            .with_context(|| format!("writing {}", a.out.join("SHA256SUMS").display()))?;
     }
     Ok(())
 }

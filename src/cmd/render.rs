@@ -24,6 +24,7 @@ pub fn run(a: &RenderArgs) -> Result<()> {
         .prefix(".haimg-render-")
         .tempdir_in(parent)
         .with_context(|| format!("creating a temporary folder in {}", parent.display()))?;
+    let guard = crate::cleanup::Guard::new(tmp.path());
     for node in &nodes {
         let payload = payload(a, &c, node)?;
         let r = crate::render::render(&c.plan, node, &values, &payload);
@@ -41,6 +42,7 @@ pub fn run(a: &RenderArgs) -> Result<()> {
     let kept = tmp.keep();
     std::fs::rename(&kept, &a.out)
         .with_context(|| format!("moving the result to {}", a.out.display()))?;
+    drop(guard);
     let names: Vec<&str> = nodes.iter().map(|n| n.hostname.as_str()).collect();
     eprintln!(
         "rendered {} into {}{}",

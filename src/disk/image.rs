@@ -44,6 +44,7 @@ pub fn write(
         .prefix(".haimg-boot-")
         .tempdir_in(dir)
         .map_err(|e| DiskError::io("a folder for the boot files", e))?;
+    let _guard = crate::cleanup::Guard::new(capture_dir.path());
     let captured = root::make(
         path,
         node,

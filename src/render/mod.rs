@@ -121,6 +121,24 @@ pub fn render(
                 target: "../run/systemd/resolve/stub-resolv.conf".into(),
             },
         );
+        // Debian installs systemd-networkd disabled; the wired .network file
+        // above needs it running (the arm64 boot test found no network), and
+        // network-online.target should mean a configured link.
+        for (wants, unit) in [
+            ("multi-user.target.wants", "systemd-networkd.service"),
+            ("sockets.target.wants", "systemd-networkd.socket"),
+            (
+                "network-online.target.wants",
+                "systemd-networkd-wait-online.service",
+            ),
+        ] {
+            root.insert(
+                format!("etc/systemd/system/{wants}/{unit}"),
+                Entry::Symlink {
+                    target: format!("/lib/systemd/system/{unit}"),
+                },
+            );
+        }
     }
     root.insert(
         "etc/modules-load.d/haimg.conf".into(),

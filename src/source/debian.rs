@@ -2,8 +2,8 @@
 //! archive, cached under the haimg cache by the hash of its spec, so the
 //! (slow, especially under emulation) bootstrap runs once per spec.
 
+use crate::tool::Tool;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use sha2::{Digest, Sha256};
 
@@ -127,15 +127,6 @@ pub fn tarball(
             node.hostname
         )));
     }
-    if Command::new("mmdebstrap")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        return Err(SourceError::Tool(
-            "a `debian` base needs mmdebstrap: `apt-get install mmdebstrap` (it needs no root in unshare mode)".into(),
-        ));
-    }
     check_binfmt(node.profile.arch)?;
     std::fs::create_dir_all(&dir).map_err(|e| SourceError::Open {
         path: dir.clone(),
@@ -150,6 +141,7 @@ pub fn tarball(
             path: dir.clone(),
             source: e,
         })?;
+    let _guard = crate::cleanup::Guard::new(tmp.path());
     let mut args = spec(node);
     let n = args.len();
     args[n - 2] = tmp.path().display().to_string();
@@ -161,17 +153,15 @@ pub fn tarball(
             out.display()
         );
     }
-    let status = Command::new("mmdebstrap")
-        .args(if quiet { vec!["--quiet"] } else { vec![] })
-        .args(&args)
-        .stdin(Stdio::null())
-        .status()
-        .map_err(|e| SourceError::Tool(format!("cannot run mmdebstrap: {e}")))?;
-    if !status.success() {
-        return Err(SourceError::Tool(format!(
-            "mmdebstrap failed ({status}); its output above says why"
-        )));
-    }
+    // Its progress is shown as it comes unless quiet; a failure carries the
+    // tail of what it said.
+    let mmdebstrap = Tool::new("mmdebstrap", "mmdebstrap").echo(!quiet);
+    let mut cmd = mmdebstrap.command();
+    cmd.args(if quiet { vec!["--quiet"] } else { vec![] })
+        .args(&args);
+    mmdebstrap
+        .run(cmd)
+        .map_err(|e| SourceError::Tool(e.to_string()))?;
     tmp.persist(&out).map_err(|e| SourceError::Open {
         path: out.clone(),
         source: e.error,

@@ -172,6 +172,7 @@ pub(crate) fn unpack_cached(
             .prefix(".unpack-")
             .tempdir_in(&parent)
             .map_err(open_err(&parent))?;
+        let _guard = crate::cleanup::Guard::new(tmp.path());
         unpack::named(archive, names, tmp.path())?;
         let _ = std::fs::remove_dir_all(&dest);
         std::fs::rename(tmp.keep(), &dest).map_err(open_err(&dest))?;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{ok, sh, stdout};
+use super::{ok, repo, sh, stdout, write_files, write_secrets};
 
 /// Copy a partition out of a disk image (offsets from sfdisk) for debugfs.
 pub fn partition(img: &Path, n: usize, out: &Path) {
@@ -46,4 +46,42 @@ pub fn flash(img: &Path, disk: &Path, size: &str) {
     if !size.is_empty() {
         ok(&sh("truncate", &["-s", size, disk]), "truncate");
     }
+}
+
+/// A one-node cluster in `dir` whose node `a` is built from a rootfs tarball
+/// made by tests/tools/mkrootfs.py (`--kind KIND` plus `extra`), on a small
+/// copy of a built-in profile (64 MiB boot, `root_mib` root).
+pub fn rootfs_node(dir: &Path, kind: &str, profile: &str, root_mib: u64, extra: &[&str]) {
+    let tar = dir.join("rootfs.tar");
+    ok(
+        &std::process::Command::new("python3")
+            .arg(repo().join("tests/tools/mkrootfs.py"))
+            .arg(&tar)
+            .args(["--kind", kind])
+            .args(extra)
+            .output()
+            .expect("python3"),
+        "mkrootfs.py",
+    );
+    let small = std::fs::read_to_string(repo().join(format!("profiles/{profile}.toml")))
+        .expect("profile")
+        .replace("boot_size_mib = 512", "boot_size_mib = 64")
+        .replace("boot_size_mib = 256", "boot_size_mib = 64")
+        .replace(
+            "root_size_mib = 8192",
+            &format!("root_size_mib = {root_mib}"),
+        )
+        .replace(
+            "root_size_mib = 4096",
+            &format!("root_size_mib = {root_mib}"),
+        );
+    write_files(
+        dir,
+        &[
+            ("cluster.toml", "name = \"lab\"\ntailnet = \"lab-net.ts.net\"\nnodes = [\"a.toml\"]\n[[server]]\nname = \"a\"\nbootstrap = true\n[tailscale]\ntags = [\"tag:k3s\"]\n".into()),
+            ("p.toml", small),
+            ("a.toml", format!("cluster = \"cluster.toml\"\nhostname = \"a\"\nprofile = \"p.toml\"\n[base]\nkind = \"rootfs\"\nurl = \"{}\"\n[[user]]\nname = \"admin\"\nssh_keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHaimgTestKeyAAAAAAAAAAAAAAAAAAAAAAAAAAA t@h\"]\n", tar.display())),
+        ],
+    );
+    write_secrets(dir);
 }

@@ -34,6 +34,7 @@ const TABLE: &[(&str, &str)] = &[
     ("setpriv", "util-linux"),
     ("losetup", "mount"),
     ("shellcheck", "shellcheck"),
+    ("bmaptool", "bmap-tools"),
     ("openssl", "openssl"),
     ("python3", "python3"),
     ("xz", "xz-utils"),

@@ -37,7 +37,8 @@ peer_ip() {
 answering_peer() {
   for peer in $HAIMG_PEERS; do
     addr=$(peer_ip "$peer") || continue
-    if [ "$(curl -ksS --max-time 5 "https://$addr:6443/ping" 2>/dev/null)" = pong ]; then
+    # Generous: a relayed (DERP) tailnet path or a slow board can take seconds.
+    if [ "$(curl -ksS --connect-timeout 10 --max-time 20 "https://$addr:6443/ping" 2>/dev/null)" = pong ]; then
       printf '%s %s\n' "$peer" "$addr"
       return 0
     fi

@@ -1,6 +1,10 @@
-//! emit: the image file and the outputs beside it (`NODE.img.sha256`). The
-//! image is made under a hidden temporary name, mode 0600 from its first byte
-//! (it holds secrets), and renamed only when complete.
+//! emit: the image file and the outputs beside it (`NODE.img.sha256`,
+//! `NODE.img.bmap`, the folder's `SHA256SUMS`). The image is made under a
+//! hidden temporary name, mode 0600 from its first byte (it holds secrets),
+//! and renamed only when complete; every output is written whole, then
+//! renamed.
+
+pub mod bmap;
 
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -8,12 +12,11 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::io::Progress;
-
 /// An image being made: a sized, sparse, 0600 temporary file in the output
 /// folder. Dropped without [`Output::finish`], it is deleted.
 pub struct Output {
     tmp: tempfile::NamedTempFile,
+    _guard: crate::cleanup::Guard,
     dir: PathBuf,
     name: String,
     size: u64,
@@ -23,6 +26,8 @@ pub struct Output {
 pub struct Built {
     pub image: PathBuf,
     pub sha256: String,
+    /// Every file written, with its sha256: the image and its sidecars.
+    pub outputs: Vec<(PathBuf, String)>,
 }
 
 impl Output {
@@ -34,6 +39,7 @@ impl Output {
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o600))?;
         tmp.as_file().set_len(size)?;
         Ok(Output {
+            _guard: crate::cleanup::Guard::new(tmp.path()),
             tmp,
             dir: dir.to_path_buf(),
             name: name.to_string(),
@@ -49,17 +55,28 @@ impl Output {
         self.tmp.path()
     }
 
-    /// Sync, hash, write `NAME.sha256` beside it, and rename into place.
+    /// Sync, hash, write `NAME.sha256` and `NAME.bmap` beside it, and
+    /// rename into place.
     pub fn finish(self, quiet: bool) -> io::Result<Built> {
         self.tmp.as_file().sync_all()?;
-        let sha = sha256_sparse(self.tmp.as_file(), self.size, quiet)?;
-        write_sidecar(
-            &self.dir.join(format!("{}.sha256", self.name)),
-            &format!("{sha}  {}\n", self.name),
-        )?;
+        let scan = bmap::scan(self.tmp.as_file(), self.size, quiet)?;
+        let mut outputs = Vec::new();
+        for (suffix, text) in [
+            ("sha256", format!("{}  {}\n", scan.sha256, self.name)),
+            ("bmap", bmap::xml(&scan, &self.name)),
+        ] {
+            let p = self.dir.join(format!("{}.{suffix}", self.name));
+            write_sidecar(&p, &text)?;
+            outputs.push((p, hex::encode(Sha256::digest(text.as_bytes()))));
+        }
         let image = self.dir.join(&self.name);
         self.tmp.persist(&image).map_err(|e| e.error)?;
-        Ok(Built { image, sha256: sha })
+        outputs.insert(0, (image.clone(), scan.sha256.clone()));
+        Ok(Built {
+            image,
+            sha256: scan.sha256,
+            outputs,
+        })
     }
 }
 
@@ -85,37 +102,31 @@ pub fn data_ranges(file: &std::fs::File, len: u64) -> io::Result<Vec<(u64, u64)>
     Ok(out)
 }
 
-/// sha256 of the whole image. Holes are hashed from a zero buffer instead of
-/// being read: no I/O for the empty gigabytes of a fresh root filesystem.
-pub fn sha256_sparse(file: &std::fs::File, len: u64, quiet: bool) -> io::Result<String> {
-    use std::os::unix::fs::FileExt;
-    let bar = Progress::bytes(quiet, len, "sha256");
-    let mut h = Sha256::new();
-    let zeros = vec![0u8; 1 << 20];
-    let mut buf = vec![0u8; 1 << 20];
-    let mut pos = 0u64;
-    let feed_zeros = |h: &mut Sha256, mut n: u64| {
-        while n > 0 {
-            let k = n.min(zeros.len() as u64) as usize;
-            h.update(&zeros[..k]);
-            n -= k as u64;
+/// `DIR/SHA256SUMS` for the files a run wrote there (`sha256sum -c` checks
+/// it). Entries of files from earlier runs that still exist are kept, so
+/// building nodes one by one into one folder keeps one list.
+pub fn write_sums(dir: &Path, written: &[(PathBuf, String)]) -> io::Result<()> {
+    let path = dir.join("SHA256SUMS");
+    let mut entries: std::collections::BTreeMap<String, String> = std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (sum, name) = l.split_once("  ")?;
+            dir.join(name)
+                .is_file()
+                .then(|| (name.to_string(), sum.to_string()))
+        })
+        .collect();
+    for (p, sum) in written {
+        if let Some(name) = p.file_name() {
+            entries.insert(name.to_string_lossy().into_owned(), sum.clone());
         }
-    };
-    for (start, end) in data_ranges(file, len)? {
-        feed_zeros(&mut h, start - pos);
-        let mut at = start;
-        while at < end {
-            let k = ((end - at) as usize).min(buf.len());
-            file.read_exact_at(&mut buf[..k], at)?;
-            h.update(&buf[..k]);
-            at += k as u64;
-            bar.set(at);
-        }
-        pos = end;
     }
-    feed_zeros(&mut h, len - pos);
-    bar.finish();
-    Ok(hex::encode(h.finalize()))
+    let text: String = entries
+        .iter()
+        .map(|(name, sum)| format!("{sum}  {name}\n"))
+        .collect();
+    write_sidecar(&path, &text)
 }
 
 /// Write a small file atomically: temporary name in the same folder, rename.

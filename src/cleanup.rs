@@ -1,0 +1,77 @@
+//! Ctrl-C, SIGTERM or SIGHUP at any point of any command: what the command
+//! had half-written (a temporary image, a capture folder, a bootstrap
+//! tarball, a render folder) is removed and the programs it started are
+//! stopped before haimg exits with 130. Normal runs remove their temporary
+//! files themselves (tempfile deletes on drop); a signal skips destructors,
+//! hence this registry. Ground floor: uses nothing else of haimg.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+static PATHS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Install the handler (once, from `main`).
+pub fn install() {
+    let _ = ctrlc::set_handler(|| {
+        for pid in CHILDREN.lock().map(|c| c.clone()).unwrap_or_default() {
+            if let Some(p) = i32::try_from(pid)
+                .ok()
+                .and_then(rustix::process::Pid::from_raw)
+            {
+                let _ = rustix::process::kill_process(p, rustix::process::Signal::TERM);
+            }
+        }
+        for p in PATHS.lock().map(|p| p.clone()).unwrap_or_default() {
+            if p.is_dir() {
+                let _ = std::fs::remove_dir_all(&p);
+            } else {
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+        eprintln!("haimg: interrupted; temporary files removed, nothing written");
+        std::process::exit(130);
+    });
+}
+
+/// A temporary path removed on a signal while this guard lives.
+pub struct Guard(PathBuf);
+
+impl Guard {
+    pub fn new(path: &Path) -> Guard {
+        if let Ok(mut p) = PATHS.lock() {
+            p.push(path.to_path_buf());
+        }
+        Guard(path.to_path_buf())
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(mut p) = PATHS.lock()
+            && let Some(i) = p.iter().rposition(|x| *x == self.0)
+        {
+            p.remove(i);
+        }
+    }
+}
+
+/// A started program stopped on a signal while this guard lives.
+pub struct ChildGuard(u32);
+
+impl ChildGuard {
+    pub fn new(pid: u32) -> ChildGuard {
+        if let Ok(mut c) = CHILDREN.lock() {
+            c.push(pid);
+        }
+        ChildGuard(pid)
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(mut c) = CHILDREN.lock() {
+            c.retain(|p| *p != self.0);
+        }
+    }
+}
