@@ -59,11 +59,16 @@ impl Vm {
         let _ = std::fs::remove_file(&qmp);
         // restrict=on: the guest reaches nothing but the forwarded ports.
         let mut nic = String::from("user,model=virtio-net-pci,restrict=on");
+        // One relay process per guest connection (tests/tools/relay.py).
+        let relay = repo().join("tests/tools/relay.py");
+        let fwd = |guest: &str, port: u16| {
+            format!(",guestfwd=tcp:{guest}-cmd:python3 {} {port}", relay.display())
+        };
         if let Some(p) = net.peer {
-            nic.push_str(&format!(",guestfwd=tcp:{PEER_ADDR}:6443-tcp:127.0.0.1:{p}"));
+            nic.push_str(&fwd(&format!("{PEER_ADDR}:6443"), p));
         }
         if let Some(p) = net.control {
-            nic.push_str(&format!(",guestfwd=tcp:10.0.2.101:443-tcp:127.0.0.1:{p}"));
+            nic.push_str(&fwd("10.0.2.101:443", p));
         }
         // TCG (KVM fails with OVMF here), 1.5 GiB, two CPUs, serial console.
         const COMMON: [&str; 8] = [
