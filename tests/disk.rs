@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::image::debugfs;
+use common::image::{debugfs, small_profile};
 use common::*;
 
 fn tools_present() {
@@ -41,19 +41,7 @@ fn fixture(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
 /// A one-node cluster whose node uses `tarball` and a small copy of a built-in
 /// profile (so test images stay small).
 fn setup(dir: &Path, tarball: &Path, profile: &str, root_mib: u64) {
-    let builtin =
-        std::fs::read_to_string(repo().join(format!("profiles/{profile}.toml"))).expect("profile");
-    let small = builtin
-        .replace("boot_size_mib = 512", "boot_size_mib = 64")
-        .replace("boot_size_mib = 256", "boot_size_mib = 64")
-        .replace(
-            "root_size_mib = 8192",
-            &format!("root_size_mib = {root_mib}"),
-        )
-        .replace(
-            "root_size_mib = 4096",
-            &format!("root_size_mib = {root_mib}"),
-        );
+    let small = small_profile(profile, root_mib);
     let files = vec![
         (
             "cluster.toml",

@@ -85,3 +85,19 @@ pub fn rootfs_node(dir: &Path, kind: &str, profile: &str, root_mib: u64, extra: 
     );
     write_secrets(dir);
 }
+
+/// A built-in profile shrunk for tests: 64 MiB boot, `root_mib` root.
+pub fn small_profile(profile: &str, root_mib: u64) -> String {
+    std::fs::read_to_string(repo().join(format!("profiles/{profile}.toml")))
+        .expect("profile")
+        .replace("boot_size_mib = 512", "boot_size_mib = 64")
+        .replace("boot_size_mib = 256", "boot_size_mib = 64")
+        .replace(
+            "root_size_mib = 8192",
+            &format!("root_size_mib = {root_mib}"),
+        )
+        .replace(
+            "root_size_mib = 4096",
+            &format!("root_size_mib = {root_mib}"),
+        )
+}

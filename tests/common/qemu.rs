@@ -62,7 +62,10 @@ impl Vm {
         // One relay process per guest connection (tests/tools/relay.py).
         let relay = repo().join("tests/tools/relay.py");
         let fwd = |guest: &str, port: u16| {
-            format!(",guestfwd=tcp:{guest}-cmd:python3 {} {port}", relay.display())
+            format!(
+                ",guestfwd=tcp:{guest}-cmd:python3 {} {port}",
+                relay.display()
+            )
         };
         if let Some(p) = net.peer {
             nic.push_str(&fwd(&format!("{PEER_ADDR}:6443"), p));
