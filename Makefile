@@ -50,7 +50,7 @@ lint:
 shellcheck:
 	shellcheck -x -P SCRIPTDIR overlays/usr/lib/haimg/*.sh
 	shellcheck -s sh tests/standins/k3s tests/standins/tailscale tests/standins/tailscaled
-	shellcheck .ci/run .ci/install-deps .ci/ensure-deps .ci/phases .ci/fresh-machine bench/*.sh
+	shellcheck .ci/run .ci/install-deps .ci/ensure-deps .ci/phases .ci/fresh-machine bench/*.sh examples/build.sh
 
 unit:
 	$(NEXTEST)
@@ -60,14 +60,12 @@ e2e: deps
 	$(NEXTEST) --test boot $(SHOW)
 
 # Plan, render and build the example cluster from Debian's archive (creates
-# its secrets on first use; the auth key is yours to paste in). Needs
-# mmdebstrap, and qemu-user-static + binfmt for the arm64 Pis (`make deps`
-# installs them). Slow the first time (see the README), cached after.
+# its secrets on first use; until you paste a Tailscale auth key in, the
+# images carry a placeholder key). `make deps` brings mmdebstrap and
+# qemu-user for the arm64 Pis. Slow the first time (README, "Quick start"),
+# cached after.
 example: deps build
-	./target/release/haimg secrets init examples/homelab/cluster.toml
-	./target/release/haimg plan examples/homelab/cluster.toml
-	./target/release/haimg render examples/homelab/cluster.toml --out out/homelab-render --force
-	./target/release/haimg build examples/homelab/cluster.toml --out out
+	bash examples/build.sh
 
 # Only plan and render (no mmdebstrap, no images).
 example-render: build
