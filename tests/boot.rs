@@ -220,12 +220,33 @@ fn x86_64_first_boot_scenarios() {
     let ctrl_dir = dir.join("control");
     let netmap = format!("one 100.64.0.1\ntwo {PEER_ADDR}\nw {PEER_ADDR}\n");
     let control = common::httpd::Server::control(&ctrl_dir, &netmap, 3600);
-    let net = Net {
-        control: Some(control.port),
-        ..Net::default()
+    let s = Scene {
+        dir,
+        net: Net {
+            control: Some(control.port),
+            ..Net::default()
+        },
+        ctrl_dir: &ctrl_dir,
+        netmap: &netmap,
     };
+    let (img, disk) = bootstrap_first_boot(&s);
+    second_boot_without_control(&s, &disk);
+    reflash_while_a_peer_answers(&s, &img);
+    existing_second_disk(&s);
+}
 
-    // Scenario 1: the bootstrap server's full first boot.
+/// What the x86_64 scenarios share.
+struct Scene<'a> {
+    dir: &'a Path,
+    net: Net,
+    ctrl_dir: &'a Path,
+    netmap: &'a str,
+}
+
+/// Scenario 1: the bootstrap server's full first boot. Returns the image and
+/// the disk it was flashed to.
+fn bootstrap_first_boot(s: &Scene<'_>) -> (PathBuf, PathBuf) {
+    let (dir, net) = (s.dir, s.net);
     let img = build(dir, "one", "out");
     // Before boot: no identity in the image.
     let root0 = dir.join("root0.part");
@@ -347,26 +368,34 @@ fn x86_64_first_boot_scenarios() {
     let starts = debugfs(&data, "cat /k3s/standin-starts");
     assert_eq!(starts.lines().count(), 1, "{starts}");
 
+    (img, disk)
+}
+
+fn second_boot_without_control(s: &Scene<'_>, disk: &Path) {
     // Scenario 2: a second boot of the same disk while the Tailscale control
     // plane is down for six minutes (longer than any deadline the steps
     // once had): K3s waits, saying so, and starts once it is back, with no
     // reboot. Nothing is re-made, the data is kept.
-    let console = cold_boot_without_control(&disk, net, &ctrl_dir, &netmap);
+    let console = cold_boot_without_control(disk, s.net, s.ctrl_dir, s.netmap);
     assert!(
         !console.contains("formatted blank"),
         "second boot must not format"
     );
-    partition(&disk, 3, &data);
+    let data = s.dir.join("data.part");
+    partition(disk, 3, &data);
     assert_eq!(
         debugfs(&data, "cat /k3s/standin-starts").lines().count(),
         2,
         "data from the first boot kept"
     );
+}
 
+fn reflash_while_a_peer_answers(s: &Scene<'_>, img: &Path) {
+    let (dir, net) = (s.dir, s.net);
     // Scenario 3: re-flash of the bootstrap server while a peer answers /ping.
     let peer = common::httpd::Server::k3s_peer(&dir.join("peer"), 1800);
     let disk3 = dir.join("reflash.img");
-    flash(&img, &disk3, "6G");
+    flash(img, &disk3, "6G");
     let console = boot_until_done(
         &disk3,
         &[],
@@ -382,6 +411,7 @@ fn x86_64_first_boot_scenarios() {
         "{}",
         tail(&console)
     );
+    let root = dir.join("root.part");
     partition(&disk3, 2, &root);
     let k3s = debugfs(&root, "cat /var/lib/haimg-standin/k3s.run");
     // Found by its tailnet name in the peer list, joined by address: no DNS.
@@ -393,7 +423,10 @@ fn x86_64_first_boot_scenarios() {
     let looked = debugfs(&root, "cat /var/lib/haimg-standin/tailscale-ip.log");
     assert!(looked.contains(&format!("two {PEER_ADDR}")), "{looked}");
     drop(peer);
+}
 
+fn existing_second_disk(s: &Scene<'_>) {
+    let (dir, net) = (s.dir, s.net);
     // Scenario 4: a second disk that already holds ext4 and a file.
     cluster(dir, "data = \"device\"\ndevice = \"/dev/vdb\"");
     let img4 = build(dir, "one", "out4");
