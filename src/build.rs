@@ -20,6 +20,8 @@ pub struct Options {
     /// on the boot partition for first boot, instead of the catalogue's.
     pub payload: Option<PathBuf>,
     pub quiet: bool,
+    /// Compressed copies to write beside the image.
+    pub compress: Vec<emit::Format>,
 }
 
 pub fn epoch() -> i64 {
@@ -60,6 +62,6 @@ pub fn build(
         epoch(),
         opts.quiet,
     )?;
-    out.finish(opts.quiet)
+    out.finish(opts.quiet, &opts.compress)
         .with_context(|| format!("finishing {}", opts.out_dir.join(&name).display()))
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::source::fetch;
 
@@ -85,8 +85,28 @@ pub struct BuildArgs {
     /// Folder with k3s, tailscale, tailscaled (and images/) for first boot
     #[arg(long)]
     pub payload: Option<PathBuf>,
+    /// Also write compressed copies: xz, zst or both (xz,zst)
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub compress: Vec<Compress>,
     #[command(flatten)]
     pub fetch: FetchOpts,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Compress {
+    /// NODE.img.xz (multi-threaded liblzma, preset 6)
+    Xz,
+    /// NODE.img.zst (multi-threaded zstd, level 3)
+    Zst,
+}
+
+impl Compress {
+    pub fn format(self) -> crate::emit::Format {
+        match self {
+            Compress::Xz => crate::emit::Format::Xz,
+            Compress::Zst => crate::emit::Format::Zst,
+        }
+    }
 }
 
 #[derive(Args)]

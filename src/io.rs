@@ -154,6 +154,117 @@ impl<W: Write> Write for LimitWriter<W> {
     }
 }
 
+/// The data ranges of a sparse file, `[start, end)`, by SEEK_DATA/SEEK_HOLE.
+/// A filesystem without hole reporting gives one range: the whole file.
+pub fn data_ranges(file: &std::fs::File, len: u64) -> io::Result<Vec<(u64, u64)>> {
+    use rustix::fs::{SeekFrom, seek};
+    let mut out = Vec::new();
+    let mut pos = 0u64;
+    while pos < len {
+        let start = match seek(file, SeekFrom::Data(pos)) {
+            Ok(s) => s,
+            Err(rustix::io::Errno::NXIO) => break,
+            Err(e) => return Err(e.into()),
+        };
+        let end = match seek(file, SeekFrom::Hole(start)) {
+            Ok(e) => e.min(len),
+            Err(e) => return Err(e.into()),
+        };
+        out.push((start, end));
+        pos = end;
+    }
+    Ok(out)
+}
+
+/// Reads a sparse file whole, holes as zeros from memory: the disk is read
+/// only where the file has data.
+pub struct SparseReader<'a> {
+    file: &'a std::fs::File,
+    len: u64,
+    ranges: Vec<(u64, u64)>,
+    pos: u64,
+}
+
+impl<'a> SparseReader<'a> {
+    pub fn new(file: &'a std::fs::File, len: u64) -> io::Result<Self> {
+        Ok(SparseReader {
+            file,
+            len,
+            ranges: data_ranges(file, len)?,
+            pos: 0,
+        })
+    }
+}
+
+impl Read for SparseReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        if self.pos >= self.len || buf.is_empty() {
+            return Ok(0);
+        }
+        let want = (buf.len() as u64).min(self.len - self.pos);
+        // The range the position is in, or the next one after it.
+        let next = self.ranges.iter().find(|(_, e)| *e > self.pos);
+        let n = match next {
+            Some(&(s, e)) if s <= self.pos => {
+                let k = want.min(e - self.pos) as usize;
+                self.file.read_at(&mut buf[..k], self.pos)?
+            }
+            Some(&(s, _)) => {
+                let k = want.min(s - self.pos) as usize;
+                buf[..k].fill(0);
+                k
+            }
+            None => {
+                buf[..want as usize].fill(0);
+                want as usize
+            }
+        };
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file ended inside a data range",
+            ));
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// A writer that hashes (sha256) and counts what passes to `inner`.
+pub struct HashWriter<W> {
+    inner: W,
+    hasher: Hasher,
+    count: u64,
+}
+
+impl<W: Write> HashWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashWriter {
+            inner,
+            hasher: Hasher::new(Algo::Sha256),
+            count: 0,
+        }
+    }
+
+    /// The inner writer, the hex digest and the byte count.
+    pub fn finish(self) -> (W, String, u64) {
+        (self.inner, self.hasher.hex(), self.count)
+    }
+}
+
+impl<W: Write> Write for HashWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// The sha256 (hex) and size of a file.
 pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
     let mut r = HashReader::new(std::fs::File::open(path)?, Algo::Sha256);
@@ -190,6 +301,29 @@ mod tests {
         let e = w.write_all(b"e").expect_err("past the limit");
         assert_eq!(e.kind(), io::ErrorKind::FileTooLarge);
         assert_eq!(w.into_inner(), b"abcd");
+    }
+
+    #[test]
+    fn sparse_reader_gives_the_whole_file() {
+        use std::os::unix::fs::FileExt;
+        let t = tempfile::NamedTempFile::new().expect("tmp");
+        let f = t.as_file();
+        f.set_len(3 << 20).expect("size");
+        f.write_all_at(b"middle", 1 << 20).expect("write");
+        f.write_all_at(b"end", (3 << 20) - 3).expect("write");
+        let mut out = Vec::new();
+        SparseReader::new(f, 3 << 20)
+            .expect("reader")
+            .read_to_end(&mut out)
+            .expect("read");
+        assert_eq!(out, std::fs::read(t.path()).expect("read"));
+    }
+
+    #[test]
+    fn hash_writer_passes_bytes_and_hashes_them() {
+        let mut w = HashWriter::new(Vec::new());
+        w.write_all(b"abc").expect("write");
+        assert_eq!(w.finish(), (b"abc".to_vec(), ABC256.to_string(), 3));
     }
 
     #[test]

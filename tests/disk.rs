@@ -636,3 +636,59 @@ fn bad_inputs_fail_clearly_and_leave_nothing() {
         assert!(left.is_empty(), "{}: left behind {left:?}", tar.display());
     }
 }
+
+#[test]
+fn compressed_copies_decompress_to_the_image() {
+    tools_present();
+    need(&["xz", "zstd"]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    common::image::rootfs_node(tmp.path(), "uefi", "x86_64-uefi", 600, &[]);
+    let o = haimg()
+        .args([
+            "build",
+            "a.toml",
+            "--out",
+            "out",
+            "-q",
+            "--compress",
+            "xz,zst",
+        ])
+        .env("SOURCE_DATE_EPOCH", "1704067200")
+        .current_dir(tmp.path())
+        .output()
+        .expect("haimg");
+    ok(&o, "haimg build --compress xz,zst");
+    let out = tmp.path().join("out");
+    let img = out.join("a.img");
+    use std::os::unix::fs::PermissionsExt;
+    for (file, tool) in [("a.img.xz", "xz"), ("a.img.zst", "zstd")] {
+        let p = out.join(file);
+        assert_eq!(
+            std::fs::metadata(&p).expect(file).permissions().mode() & 0o777,
+            0o600,
+            "{file} holds the secrets too"
+        );
+        // The publishers' own tools are the judges.
+        let check = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{tool} -dc {} | cmp - {}",
+                p.display(),
+                img.display()
+            ))
+            .output()
+            .expect("sh");
+        ok(&check, &format!("{tool} -dc {file} | cmp"));
+    }
+    let check = Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(&out)
+        .output()
+        .expect("sha256sum");
+    let said = ok(&check, "sha256sum -c SHA256SUMS");
+    assert_eq!(
+        said.lines().filter(|l| l.ends_with(": OK")).count(),
+        5,
+        "{said}"
+    );
+}

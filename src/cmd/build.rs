@@ -17,6 +17,7 @@ pub fn run(a: &BuildArgs) -> Result<()> {
         out_dir: a.out.clone(),
         payload: a.payload.clone(),
         quiet: a.fetch.quiet,
+        compress: a.compress.iter().map(|c| c.format()).collect(),
     };
     let values = c.secret_values(true);
     let mut written = Vec::new();

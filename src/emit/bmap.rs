@@ -10,8 +10,8 @@ use std::os::unix::fs::FileExt;
 
 use sha2::{Digest, Sha256};
 
-use super::data_ranges;
 use crate::io::Progress;
+use crate::io::data_ranges;
 
 pub const BLOCK: u64 = 4096;
 

@@ -5,6 +5,10 @@
 //! renamed.
 
 pub mod bmap;
+mod compress;
+
+pub use crate::io::data_ranges;
+pub use compress::Format;
 
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -55,19 +59,42 @@ impl Output {
         self.tmp.path()
     }
 
-    /// Sync, hash, write `NAME.sha256` and `NAME.bmap` beside it, and
-    /// rename into place.
-    pub fn finish(self, quiet: bool) -> io::Result<Built> {
+    /// Sync, hash, and stage `NAME.sha256`, `NAME.bmap` and the compressed
+    /// copies as hidden temporary files; then rename them all into place,
+    /// the image last. Until then nothing carries a final name.
+    pub fn finish(self, quiet: bool, compress: &[Format]) -> io::Result<Built> {
         self.tmp.as_file().sync_all()?;
         let scan = bmap::scan(self.tmp.as_file(), self.size, quiet)?;
-        let mut outputs = Vec::new();
+        let mut staged: Vec<(
+            tempfile::NamedTempFile,
+            crate::cleanup::Guard,
+            PathBuf,
+            String,
+        )> = Vec::new();
         for (suffix, text) in [
             ("sha256", format!("{}  {}\n", scan.sha256, self.name)),
             ("bmap", bmap::xml(&scan, &self.name)),
         ] {
-            let p = self.dir.join(format!("{}.{suffix}", self.name));
-            write_sidecar(&p, &text)?;
-            outputs.push((p, hex::encode(Sha256::digest(text.as_bytes()))));
+            let (mut t, guard) = self.stage()?;
+            t.write_all(text.as_bytes())?;
+            t.as_file().sync_all()?;
+            let sum = hex::encode(Sha256::digest(text.as_bytes()));
+            staged.push((
+                t,
+                guard,
+                self.dir.join(format!("{}.{suffix}", self.name)),
+                sum,
+            ));
+        }
+        for &f in compress {
+            let (t, guard) = self.stage()?;
+            let sum = compress::write(self.tmp.as_file(), self.size, t.as_file(), f, quiet)?;
+            staged.push((t, guard, self.dir.join(compress::name(&self.name, f)), sum));
+        }
+        let mut outputs = Vec::new();
+        for (t, _guard, dest, sum) in staged {
+            t.persist(&dest).map_err(|e| e.error)?;
+            outputs.push((dest, sum));
         }
         let image = self.dir.join(&self.name);
         self.tmp.persist(&image).map_err(|e| e.error)?;
@@ -78,28 +105,16 @@ impl Output {
             outputs,
         })
     }
-}
 
-/// The data ranges of a sparse file, `[start, end)`, by SEEK_DATA/SEEK_HOLE.
-/// A filesystem without hole reporting gives one range: the whole file.
-pub fn data_ranges(file: &std::fs::File, len: u64) -> io::Result<Vec<(u64, u64)>> {
-    use rustix::fs::{SeekFrom, seek};
-    let mut out = Vec::new();
-    let mut pos = 0u64;
-    while pos < len {
-        let start = match seek(file, SeekFrom::Data(pos)) {
-            Ok(s) => s,
-            Err(rustix::io::Errno::NXIO) => break,
-            Err(e) => return Err(e.into()),
-        };
-        let end = match seek(file, SeekFrom::Hole(start)) {
-            Ok(e) => e.min(len),
-            Err(e) => return Err(e.into()),
-        };
-        out.push((start, end));
-        pos = end;
+    /// A hidden 0600 temporary file beside the image, removed on a signal.
+    fn stage(&self) -> io::Result<(tempfile::NamedTempFile, crate::cleanup::Guard)> {
+        let t = tempfile::Builder::new()
+            .prefix(&format!(".{}.", self.name))
+            .tempfile_in(&self.dir)?;
+        std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o600))?;
+        let guard = crate::cleanup::Guard::new(t.path());
+        Ok((t, guard))
     }
-    Ok(out)
 }
 
 /// `DIR/SHA256SUMS` for the files a run wrote there (`sha256sum -c` checks
