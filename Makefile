@@ -69,9 +69,7 @@ example: deps build
 
 # Only plan and render (no mmdebstrap, no images).
 example-render: build
-	./target/release/haimg secrets init examples/homelab/cluster.toml
-	./target/release/haimg plan examples/homelab/cluster.toml
-	./target/release/haimg render examples/homelab/cluster.toml --out out/homelab-render --force
+	bash examples/build.sh render
 
 # Performance against the named peers, as ratios in one run (not a test).
 bench: deps build

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make example`: secrets, plan, render and build of examples/homelab with
-# the release binary. Until a real Tailscale auth key is pasted into
+# the release binary (`examples/build.sh render`: stop after render). Until a real Tailscale auth key is pasted into
 # examples/homelab/secrets/tailscale-authkey (or HAIMG_TAILSCALE_AUTHKEY is
 # set), the images carry a placeholder key: they build and boot, but will not
 # join a tailnet — so say so loudly.
@@ -17,4 +17,5 @@ if [ -z "${HAIMG_TAILSCALE_AUTHKEY:-}" ] && ! grep -qv '^[[:space:]]*\(#.*\)\?$'
 fi
 "$haimg" plan "$cluster"
 "$haimg" render "$cluster" --out out/homelab-render --force
+[ "${1:-}" = render ] && exit 0
 "$haimg" build "$cluster" --out out

@@ -412,3 +412,25 @@ fn ssh_key_with_specials_round_trips_through_cloud_init() {
         .expect("key");
     assert!(key.ends_with(comment), "{key:?}");
 }
+
+#[test]
+fn render_makes_missing_parent_folders() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write_files(tmp.path(), &small_cluster());
+    write_secrets(tmp.path());
+    let out = tmp.path().join("not/yet/here");
+    let o = run(&[
+        "render",
+        tmp.path().join("a.toml").to_str().expect("p"),
+        "--out",
+        out.to_str().expect("p"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("root/etc/hostname").exists());
+    // Nothing else left beside it.
+    let beside: Vec<_> = std::fs::read_dir(out.parent().expect("parent"))
+        .expect("dir")
+        .map(|e| e.expect("e").file_name())
+        .collect();
+    assert_eq!(beside.len(), 1, "{beside:?}");
+}

@@ -20,6 +20,7 @@ pub fn run(a: &RenderArgs) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     let tmp = tempfile::Builder::new()
         .prefix(".haimg-render-")
         .tempdir_in(parent)
