@@ -63,18 +63,7 @@ pub fn rootfs_node(dir: &Path, kind: &str, profile: &str, root_mib: u64, extra: 
             .expect("python3"),
         "mkrootfs.py",
     );
-    let small = std::fs::read_to_string(repo().join(format!("profiles/{profile}.toml")))
-        .expect("profile")
-        .replace("boot_size_mib = 512", "boot_size_mib = 64")
-        .replace("boot_size_mib = 256", "boot_size_mib = 64")
-        .replace(
-            "root_size_mib = 8192",
-            &format!("root_size_mib = {root_mib}"),
-        )
-        .replace(
-            "root_size_mib = 4096",
-            &format!("root_size_mib = {root_mib}"),
-        );
+    let small = small_profile(profile, root_mib);
     write_files(
         dir,
         &[
@@ -100,4 +89,15 @@ pub fn small_profile(profile: &str, root_mib: u64) -> String {
             "root_size_mib = 4096",
             &format!("root_size_mib = {root_mib}"),
         )
+}
+
+/// Runs `sha256sum -c SHA256SUMS` in `dir`; the number of files it found OK.
+pub fn sums_ok(dir: &Path) -> usize {
+    let check = std::process::Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(dir)
+        .output()
+        .expect("sha256sum");
+    let said = ok(&check, "sha256sum -c SHA256SUMS");
+    said.lines().filter(|l| l.ends_with(": OK")).count()
 }
