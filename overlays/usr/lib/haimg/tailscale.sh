@@ -42,7 +42,7 @@ done </etc/haimg/tailscale-up.args
 delay=5
 # The key is passed as a file reference, never on the command line.
 until tailscale up --auth-key="file:$key" "$@"; do
-  say "$STEP" waiting "tailscale up failed (control plane unreachable?); retrying in ${delay}s"
+  say "$STEP" waiting "tailscale up failed (its message above says why: an unreachable control plane, or an expired or revoked auth key); retrying in ${delay}s"
   sleep "$delay"
   [ $delay -ge 60 ] || delay=$((delay * 2))
 done
