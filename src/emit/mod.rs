@@ -7,7 +7,6 @@
 pub mod bmap;
 mod compress;
 
-pub use crate::io::data_ranges;
 pub use compress::Format;
 
 use std::io::{self, Write};

@@ -33,8 +33,6 @@ pub struct Net {
     pub control: Option<u16>,
 }
 
-/// Where a test cluster's login server points (see [`Net::control`]).
-pub const CONTROL_URL: &str = "https://10.0.2.101";
 /// The address the test network gives peers (see [`Net::peer`]).
 pub const PEER_ADDR: &str = "10.0.2.100";
 
