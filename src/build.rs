@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use crate::emit::{self, Built};
-use crate::plan::{ClusterPlan, NodePlan};
+use crate::plan::{ClusterPlan, NodePlan, Role};
 use crate::render::{self, SecretValues};
 use crate::source::{self, fetch::Fetcher};
 
@@ -22,6 +22,9 @@ pub struct Options {
     pub quiet: bool,
     /// Compressed copies to write beside the image.
     pub compress: Vec<emit::Format>,
+    /// The bootstrap server's image may create the cluster at once, even if
+    /// servers of the cluster were seen in the tailnet (one-shot).
+    pub new_cluster: bool,
 }
 
 pub fn epoch() -> i64 {
@@ -49,7 +52,10 @@ pub fn build(
             "haimg: warning: no payload (set [k3s] version and [tailscale] version, or pass --payload): first boot will stop at the payload step"
         );
     }
-    let rendered = render::render(cluster, node, secrets, &payload);
+    let mut rendered = render::render(cluster, node, secrets, &payload);
+    if opts.new_cluster && node.role == Role::Bootstrap {
+        render::new_cluster_flag(&mut rendered);
+    }
     let name = format!("{}.img", node.hostname);
     let out = emit::Output::create(&opts.out_dir, &name, node.layout.size)
         .with_context(|| format!("creating a temporary image in {}", opts.out_dir.display()))?;

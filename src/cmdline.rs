@@ -28,6 +28,8 @@ pub enum Command {
     Fetch(FetchArgs),
     /// Write a node's first-boot files to a folder for review
     Render(RenderArgs),
+    /// Remove a node whose data disk is lost from the cluster's memory, so a re-flash joins anew
+    Forget(ForgetArgs),
     /// Manage the cluster's secrets
     Secrets {
         #[command(subcommand)]
@@ -45,6 +47,15 @@ pub struct PlanArgs {
     /// Print the tailnet policy (ACL) snippet the cluster's tags need
     #[arg(long, conflicts_with = "json")]
     pub acl: bool,
+}
+
+#[derive(Args)]
+pub struct ForgetArgs {
+    /// The node's own file (e.g. raspi1.toml)
+    pub file: PathBuf,
+    /// Run the Kubernetes steps with kubectl and this kubeconfig
+    #[arg(long, value_name = "KUBECONFIG")]
+    pub apply: Option<PathBuf>,
 }
 
 /// Where artifacts come from and go: shared by every command that fetches.
@@ -88,6 +99,10 @@ pub struct BuildArgs {
     /// Also write compressed copies: xz, zst or both (xz,zst)
     #[arg(long, value_enum, value_delimiter = ',')]
     pub compress: Vec<Compress>,
+    /// The bootstrap server creates a new cluster on first boot, even if
+    /// servers of this cluster were seen in the tailnet before (one-shot)
+    #[arg(long)]
+    pub new_cluster: bool,
     #[command(flatten)]
     pub fetch: FetchOpts,
 }

@@ -140,6 +140,8 @@ name = "w"
 witness = true
 [k3s]
 disable = ["traefik"]
+# The peers of these scenarios never answer unless a test says so.
+found_wait_s = 20
 [tailscale]
 tags = ["tag:k3s"]
 login_server = "https://10.0.2.101"
@@ -162,7 +164,8 @@ ssh_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHaimgBootTestKeyAAAAAAAAAAAAAA
     let profile = std::fs::read_to_string(repo().join("profiles/x86_64-uefi.toml"))
         .expect("profile")
         .replace("root_size_mib = 8192", "root_size_mib = 2048")
-        .replace("boot_size_mib = 512", "boot_size_mib = 256");
+        .replace("boot_size_mib = 512", "boot_size_mib = 256")
+        .replace("data_offset_mib = 8705", "data_offset_mib = 2560");
     write_files(
         dir,
         &[

@@ -1,4 +1,5 @@
-//! `secrets init`, `plan`, secrets never printed, and shellcheck of the scripts.
+//! `secrets init`, `plan`, `forget`, secrets never printed, and shellcheck of
+//! the scripts.
 
 mod common;
 
@@ -100,6 +101,83 @@ fn secrets_never_appear_in_any_output() {
     let t = std::fs::read_to_string(tmp.path().join("o2/a/boot/haimg/secrets/k3s-token"))
         .expect("token file");
     assert_eq!(t.trim(), format!("{TOKEN}env"));
+}
+
+#[test]
+fn forget_prints_the_cleanup_and_applies_it_with_kubectl() {
+    let o = haimg()
+        .args(["forget", "examples/homelab/raspi2.toml"])
+        .current_dir(repo())
+        .output()
+        .expect("run");
+    let t = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(t.contains("\nkubectl delete node raspi2\n"), "{t}");
+    assert!(t.contains("raspi2.node-password.k3s"), "{t}");
+    assert!(
+        t.contains("etcd member") && t.contains("Tailscale device"),
+        "{t}"
+    );
+    // Pasteable: every line is a command or a comment.
+    assert!(
+        t.lines()
+            .all(|l| l.starts_with('#') || l.starts_with("kubectl ")),
+        "{t}"
+    );
+
+    let o = haimg()
+        .args(["forget", "examples/homelab/cluster.toml"])
+        .current_dir(repo())
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("name the node to forget"),
+        "{}",
+        stderr(&o)
+    );
+
+    // --apply: kubectl (a recording stand-in first on PATH) runs both steps.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir(&bin).expect("mkdir");
+    let log = tmp.path().join("kubectl.log");
+    std::fs::write(
+        bin.join("kubectl"),
+        format!("#!/bin/sh\necho \"$*\" >>{}\n", log.display()),
+    )
+    .expect("write");
+    std::fs::set_permissions(bin.join("kubectl"), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = haimg()
+        .args([
+            "forget",
+            "examples/homelab/raspi2.toml",
+            "--apply",
+            "/k/config",
+        ])
+        .env("PATH", &path)
+        .current_dir(repo())
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let calls = std::fs::read_to_string(&log).expect("kubectl ran");
+    let calls: Vec<&str> = calls.lines().collect();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(
+        calls[0].starts_with("--kubeconfig /k/config delete node raspi2 ")
+            && !calls[0].contains("--force"),
+        "{calls:?}"
+    );
+    assert!(
+        calls[1].contains("-n kube-system delete secret raspi2.node-password.k3s"),
+        "{calls:?}"
+    );
 }
 
 #[test]

@@ -301,6 +301,25 @@ fn cases() -> Vec<Case> {
             }],
         },
         Case {
+            name: "a root partition that would run into the data partition",
+            edit: |f| {
+                let profile = std::fs::read_to_string(repo().join("profiles/rpi4.toml"))
+                    .expect("profile")
+                    .replace("root_size_mib = 8192", "root_size_mib = 9000");
+                f.push(("p.toml", profile));
+                set(f, "a.toml", |t| {
+                    t.replace("profile = \"rpi4\"", "profile = \"p.toml\"")
+                });
+            },
+            secrets: true,
+            expect: &[Expect {
+                file: "p.toml",
+                needle: "8712",
+                nth: 0,
+                message: "past the data partition at 8712 MiB",
+            }],
+        },
+        Case {
             name: "a Pi 5 with a debian base",
             edit: |f| {
                 set(f, "a.toml", |t| {

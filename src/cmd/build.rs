@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use super::Cluster;
 use crate::build;
 use crate::cmdline::BuildArgs;
+use crate::plan::Role;
 use crate::source::fetch::Fetcher;
 
 pub fn run(a: &BuildArgs) -> Result<()> {
@@ -18,7 +19,14 @@ pub fn run(a: &BuildArgs) -> Result<()> {
         payload: a.payload.clone(),
         quiet: a.fetch.quiet,
         compress: a.compress.iter().map(|c| c.format()).collect(),
+        new_cluster: a.new_cluster,
     };
+    if a.new_cluster && !c.selected().iter().any(|n| n.role == Role::Bootstrap) {
+        anyhow::bail!(
+            "--new-cluster applies to the bootstrap server's image, and {} builds none",
+            a.file.display()
+        );
+    }
     let values = c.secret_values(true);
     let mut written = Vec::new();
     for node in c.selected() {

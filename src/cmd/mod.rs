@@ -2,6 +2,7 @@
 
 mod build;
 mod fetch;
+mod forget;
 mod plan;
 mod render;
 mod secrets;
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Render(a) => render::run(&a),
         Command::Build(a) => build::run(&a),
         Command::Fetch(a) => fetch::run(&a),
+        Command::Forget(a) => forget::run(&a),
         Command::Secrets {
             command: SecretsCommand::Init { cluster },
         } => secrets::init(&cluster),

@@ -56,6 +56,9 @@ pub struct K3sCluster {
     pub write_kubeconfig_mode: Option<S<String>>,
     /// Carry K3s's air-gap images too (`k3s-airgap-images-ARCH.tar.zst`).
     pub airgap_images: Option<S<bool>>,
+    /// How long the bootstrap server waits for a peer's answer before it
+    /// creates the cluster (when no server of the cluster was ever seen).
+    pub found_wait_s: Option<S<u32>>,
     #[serde(default)]
     pub etcd: EtcdConfig,
 }
@@ -289,6 +292,9 @@ pub struct DiskConfig {
     pub boot_offset_mib: Option<S<u64>>,
     pub boot_size_mib: Option<S<u64>>,
     pub root_size_mib: Option<S<u64>>,
+    /// Where the data partition starts on the boot disk: fixed per profile so
+    /// that a re-flash finds the node's data where it left it.
+    pub data_offset_mib: Option<S<u64>>,
     pub boot_label: Option<S<String>>,
     pub root_label: Option<S<String>>,
 }

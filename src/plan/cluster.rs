@@ -11,6 +11,11 @@ use super::{
 use crate::config::{DataMode, Loaded};
 use crate::diag::Diags;
 
+/// The bootstrap server's wait for a peer before it founds the cluster: long
+/// enough for servers rebooting after a power cut to answer again (a Pi boots
+/// and starts K3s in one to three minutes), short enough for a new cluster.
+const DEFAULT_FOUND_WAIT_S: u32 = 300;
+
 pub(super) fn build(loaded: &Loaded, diags: &mut Diags) -> Option<ClusterPlan> {
     let cf = loaded.cluster.file;
     let c = &loaded.cluster.value;
@@ -330,6 +335,7 @@ fn k3s_plan(loaded: &Loaded, diags: &mut Diags) -> K3sPlan {
         snapshot_retention: num(&k.etcd.snapshot_retention),
         heartbeat_interval_ms: hb,
         election_timeout_ms: el,
+        found_wait_s: num(&k.found_wait_s).unwrap_or(DEFAULT_FOUND_WAIT_S),
     }
 }
 

@@ -94,6 +94,8 @@ pub struct K3sPlan {
     /// Set when servers span sites or the user set them.
     pub heartbeat_interval_ms: Option<u32>,
     pub election_timeout_ms: Option<u32>,
+    /// Seconds the bootstrap server waits for a peer before founding.
+    pub found_wait_s: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -152,6 +154,9 @@ pub struct ProfilePlan {
     pub boot_offset_mib: u64,
     pub boot_size_mib: u64,
     pub root_size_mib: u64,
+    /// Start of the data partition (`data = "rest"`): fixed, so a re-flash
+    /// never moves it (storage.sh looks for the old one there first).
+    pub data_offset_mib: u64,
     pub boot_label: String,
     pub root_label: String,
     pub media: Media,

@@ -23,6 +23,24 @@ pub(super) fn resolve(
     let boot_offset_mib = get(&disk.boot_offset_mib, 1);
     let boot_size_mib = get(&disk.boot_size_mib, 512);
     let root_size_mib = get(&disk.root_size_mib, 8192);
+    // Default: right after root, where earlier haimg images appended it.
+    let root_end_mib = boot_offset_mib + boot_size_mib + root_size_mib;
+    let data_offset_mib = get(&disk.data_offset_mib, root_end_mib);
+    if data_offset_mib < root_end_mib {
+        diags.error(
+            Some(f),
+            disk.data_offset_mib
+                .as_ref()
+                .or(disk.root_size_mib.as_ref())
+                .map(|s| s.span()),
+            format!(
+                "the root partition would end at {root_end_mib} MiB, past the data partition at {data_offset_mib} MiB"
+            ),
+            format!(
+                "a re-flash must never move or overlap a node's data: keep boot_offset_mib + boot_size_mib + root_size_mib <= data_offset_mib ({data_offset_mib}); moving data_offset_mib means starting from a blank data disk"
+            ),
+        );
+    }
     if let Some(s) = &disk.boot_size_mib
         && !(64..=4096).contains(s.get_ref())
     {
@@ -123,6 +141,7 @@ pub(super) fn resolve(
         boot_offset_mib,
         boot_size_mib,
         root_size_mib,
+        data_offset_mib,
         boot_label,
         root_label,
         media: v

@@ -50,6 +50,21 @@ pub fn boot_mount(node: &NodePlan) -> &'static str {
 pub const TOKEN_BOOT_PATH: &str = "haimg/secrets/k3s-token";
 pub const AUTHKEY_BOOT_PATH: &str = "haimg/secrets/tailscale-authkey";
 
+/// Boot partition path of `haimg build --new-cluster`'s one-shot flag, read
+/// (and then wiped) by k3s-role.sh.
+pub const NEW_CLUSTER_BOOT_PATH: &str = "haimg/new-cluster";
+
+/// Let the bootstrap server create the cluster without waiting for peers.
+pub fn new_cluster_flag(r: &mut Rendered) {
+    r.boot.insert(
+        NEW_CLUSTER_BOOT_PATH.into(),
+        file(
+            0o600,
+            "Written by haimg build --new-cluster: this node creates a new cluster on first boot.\n",
+        ),
+    );
+}
+
 /// Render all files of one node: what its image holds beyond the base.
 pub fn render(
     cluster: &ClusterPlan,

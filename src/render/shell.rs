@@ -47,11 +47,25 @@ pub fn node_env(cluster: &ClusterPlan, node: &NodePlan) -> String {
         ),
         ("HAIMG_DATA_MOUNT", node.storage.mount.clone()),
         ("HAIMG_DATA_LABEL", node.storage.label.clone()),
+        // The data partition's fixed start, and where root ends: storage.sh
+        // looks for an earlier data filesystem between the two.
+        (
+            "HAIMG_DATA_OFFSET_MIB",
+            node.profile.data_offset_mib.to_string(),
+        ),
+        (
+            "HAIMG_ROOT_END_MIB",
+            (node.profile.boot_offset_mib
+                + node.profile.boot_size_mib
+                + node.profile.root_size_mib)
+                .to_string(),
+        ),
         (
             "HAIMG_K3S_DATA_DIR",
             node.data_dir.clone().unwrap_or_default(),
         ),
         ("HAIMG_FLANNEL_IFACE", cluster.k3s.flannel_iface.clone()),
+        ("HAIMG_FOUND_WAIT", cluster.k3s.found_wait_s.to_string()),
         (
             "HAIMG_CLOCK_WAIT",
             node.profile.clock_sync_wait_s.to_string(),

@@ -52,8 +52,16 @@ pub const OVERLAY: &[(&str, &str)] = &[
         include_str!("../../overlays/usr/lib/haimg/common.sh"),
     ),
     (
+        "usr/lib/haimg/join.sh",
+        include_str!("../../overlays/usr/lib/haimg/join.sh"),
+    ),
+    (
         "usr/lib/haimg/k3s-role.sh",
         include_str!("../../overlays/usr/lib/haimg/k3s-role.sh"),
+    ),
+    (
+        "usr/lib/haimg/k3s-started.sh",
+        include_str!("../../overlays/usr/lib/haimg/k3s-started.sh"),
     ),
     (
         "usr/lib/haimg/k3s-wait.sh",

@@ -1,7 +1,16 @@
 #!/bin/sh
-# haimg step 5: choose how K3s starts. The bootstrap server creates the cluster
-# only if no peer answers; otherwise it joins, so re-flashing the first node
-# never makes a second cluster. Other nodes wait for a peer, with backoff.
+# haimg step 5: choose how K3s starts, once per image. A server joins through
+# any peer whose K3s API answers; only the bootstrap server may create the
+# cluster, and only when nothing says a cluster already exists (README,
+# "Re-flashing a node"):
+#
+#   1. this node's etcd data is on its data disk  -> K3s restarts its member
+#      (any server, not only the bootstrap one)
+#   2. a peer's K3s answers /ping                  -> join through it
+#   3. the image was built with --new-cluster      -> create the cluster
+#   4. a peer server was seen in the tailnet and   -> never create; wait for a
+#      is offline (it has run, it will hold data)    peer to answer
+#   5. otherwise, no answer for HAIMG_FOUND_WAIT s -> create the cluster
 #
 # Peers are found by their tailnet name in tailscaled's own peer list
 # (`tailscale ip -4 NAME` matches peers by name before it tries DNS:
@@ -10,6 +19,8 @@
 STEP=k3s-role
 # shellcheck source=common.sh
 . /usr/lib/haimg/common.sh
+# shellcheck source=join.sh
+. /usr/lib/haimg/join.sh
 
 token=/etc/rancher/k3s/token
 boot_token=$(secret_path k3s-token)
@@ -26,48 +37,49 @@ if is_done k3s-role; then
   exit 0
 fi
 
-# A peer's IPv4 tailnet address, from tailscaled's peer list.
-peer_ip() {
-  addr=$(tailscale ip -4 "$1" 2>/dev/null | head -n 1) || return 1
-  case "$addr" in '' | *[!0-9.]*) return 1 ;; esac
-  printf '%s\n' "$addr"
-}
+new_cluster=$HAIMG_BOOT_DIR/haimg/new-cluster
 
-# Print "NAME ADDRESS" of the first peer whose K3s API answers /ping.
-answering_peer() {
-  for peer in $HAIMG_PEERS; do
-    addr=$(peer_ip "$peer") || continue
-    # Generous: a relayed (DERP) tailnet path or a slow board can take seconds.
-    if [ "$(curl -ksS --connect-timeout 10 --max-time 20 "https://$addr:6443/ping" 2>/dev/null)" = pong ]; then
-      printf '%s %s\n' "$peer" "$addr"
-      return 0
-    fi
-  done
-  return 1
-}
-
-# Point K3s at a peer: a drop-in in K3s's config.yaml.d (merged over
-# config.yaml). Written whole, then renamed.
-use_peer() {
-  dir=/etc/rancher/k3s/config.yaml.d
-  mkdir -p "$dir"
-  {
-    echo "# Written by haimg's k3s-role step: joined through $1."
-    if [ "$HAIMG_ROLE" = bootstrap ]; then echo "cluster-init: false"; fi
-    echo "server: https://$2:6443"
-  } >"$dir/50-haimg-join.yaml.new"
-  mv "$dir/50-haimg-join.yaml.new" "$dir/50-haimg-join.yaml"
-}
+if [ "$HAIMG_K3S_EXEC" = server ] && has_etcd_data; then
+  # K3s runs embedded etcd from an existing WAL whatever its flags
+  # (pkg/etcd/etcd.go, IsInitialized): the member restarts in place.
+  write_dropin "restarts its etcd member from $(etcd_dir)" "cluster-init: false"
+  mark_done k3s-role
+  rm -f "$new_cluster"
+  say "$STEP" ok "this node's etcd data is on its data disk: restarting its member in place"
+  exit 0
+fi
 
 if [ "$HAIMG_ROLE" = bootstrap ]; then
-  if found=$(answering_peer); then
+  waited=0
+  delay=5
+  until found=$(answering_peer); do
+    if [ -e "$new_cluster" ]; then
+      break
+    fi
+    gone=$(offline_peers)
+    if [ -n "$gone" ]; then
+      say "$STEP" waiting "no peer answers, and $gone ran in this tailnet before (offline now): not creating a second cluster; waiting for a peer (for a brand-new cluster, build this image with --new-cluster)"
+    elif [ "$waited" -ge "$HAIMG_FOUND_WAIT" ]; then
+      break
+    else
+      say "$STEP" waiting "no peer answers yet ($HAIMG_PEERS); creating the cluster in $((HAIMG_FOUND_WAIT - waited))s unless one does"
+    fi
+    sleep "$delay"
+    waited=$((waited + delay))
+    [ $delay -ge 30 ] || delay=$((delay * 2))
+  done
+  if [ -n "${found:-}" ]; then
     # shellcheck disable=SC2086
     use_peer $found
     say "$STEP" ok "bootstrap server: ${found% *} answers, joining the existing cluster"
   else
-    say "$STEP" ok "bootstrap server: no peer answers, creating the cluster"
+    why="no peer answered for ${waited}s and none was seen before"
+    [ -e "$new_cluster" ] && why="built with --new-cluster"
+    say "$STEP" ok "bootstrap server: creating the cluster ($why)"
   fi
   mark_done k3s-role
+  # One-shot: a later re-flash of the same image decides again.
+  wipe "$new_cluster" || true
   exit 0
 fi
 

@@ -7,6 +7,8 @@
 STEP=k3s-wait
 # shellcheck source=common.sh
 . /usr/lib/haimg/common.sh
+# shellcheck source=join.sh
+. /usr/lib/haimg/join.sh
 
 # K3s's own output stays off the console; these lines belong on it, like
 # every other step's.
@@ -27,4 +29,34 @@ until is_done k3s-role && has_address; do
   sleep 1
   i=$((i + 1))
 done
-tell "$STEP" ok "tailscale0 is $(tailnet_address); starting K3s"
+addr=$(tailnet_address)
+addr=${addr%/*}
+
+# This node was an etcd member (k3s-started.sh saw its WAL) and the WAL is
+# gone (a replaced or wiped data disk): K3s would found a new cluster from
+# cluster-init, or fall back to SQLite with neither flag (pkg/cluster,
+# managed.go) — a second cluster either way. Join through a peer instead.
+if [ "$HAIMG_K3S_EXEC" = server ] && is_done k3s-member && ! has_etcd_data; then
+  if [ -z "$HAIMG_PEERS" ]; then
+    tell "$STEP" warning "this single server lost its etcd data: K3s starts a new, empty cluster"
+  else
+    delay=5
+    until found=$(answering_peer); do
+      tell "$STEP" waiting "this node's etcd data is gone: it rejoins through a peer, and none answers yet ($HAIMG_PEERS); retrying in ${delay}s"
+      sleep "$delay"
+      [ $delay -ge 60 ] || delay=$((delay * 2))
+    done
+    # shellcheck disable=SC2086
+    use_peer $found
+    tell "$STEP" ok "this node's etcd data is gone: rejoining through ${found% *}"
+  fi
+fi
+
+# K3s's node-ip: the tailnet address, explicitly (flannel-iface alone leaves
+# the choice to K3s). Rewritten on every start; the address is the node's own
+# for as long as its tailscaled state lives.
+dropin=/etc/rancher/k3s/config.yaml.d/60-haimg-node-ip.yaml
+mkdir -p "${dropin%/*}"
+printf '# Written by haimg: the tailnet address of this node.\nnode-ip: %s\n' "$addr" >"$dropin.new"
+mv "$dropin.new" "$dropin"
+tell "$STEP" ok "tailscale0 is $addr; starting K3s"

@@ -1,16 +1,71 @@
 #!/bin/sh
-# haimg step 2: the data disk. Creates the data partition in the free space
-# after the last partition of the boot disk (or uses the named device), makes
-# ext4 on it ONLY if it holds no signature at all, and mounts it. A filesystem
-# that is already there is mounted as it is: nothing with data is formatted.
+# haimg step 2, every boot: the data disk, and the node's identity on it.
+#
+# data = "rest": the data partition starts at the profile's fixed offset
+# (HAIMG_DATA_OFFSET_MIB), whatever the image holds, so a re-flash finds the
+# node's data where it left it. A re-flashed disk has lost the table entry, not
+# the data: the old filesystem is looked for (by its ext4 superblock and
+# label) at that offset and at every MiB between root's end and it, and the
+# entry is re-created exactly over it. mkfs runs only over a range whose first
+# MiB holds no signature at all, and never discards.
+#
+# The node's identity (tailscaled's state: its node key, name and 100.x; K3s's
+# node password) is kept on the data filesystem and bind-mounted into place, so
+# a re-flashed node comes back as itself.
 STEP=storage
 # shellcheck source=common.sh
 . /usr/lib/haimg/common.sh
 
+MIB=1048576
+
 if [ "$HAIMG_DATA_MODE" = none ]; then
-  say "$STEP" skipped "no data disk configured"
+  say "$STEP" skipped "no data disk configured (identity stays on the root filesystem: a re-flash makes a new node)"
   exit 0
 fi
+
+# The ext4 superblock's magic (0xEF53, little-endian) at byte 1080 of a
+# filesystem that starts at byte offset $2 of device $1.
+ext4_at() {
+  m=$(dd if="$1" bs=512 skip=$(($2 / 512 + 2)) count=1 2>/dev/null |
+    od -A n -t x1 -j 56 -N 2 | tr -d ' \n')
+  [ "$m" = 53ef ]
+}
+
+# The filesystem label at byte offset $2 of device $1.
+label_at() {
+  blkid -p -O "$2" -o value -s LABEL "$1" 2>/dev/null || true
+}
+
+# Any ext4 superblock magic in the first MiB after byte offset $2 (a
+# filesystem starting at any 512-byte sector there): such a range is never
+# formatted.
+ext4_magic_in_first_mib() {
+  od -A d -t x1 -v -w512 -j "$2" -N "$MIB" "$1" 2>/dev/null |
+    cut -d ' ' -f 58,59 | grep -qx '53 ef'
+}
+
+# The device node of partition number $2 of disk $1 (sda3, nvme0n1p3, …).
+part_dev() {
+  for f in /sys/class/block/"${1##*/}"/*/partition; do
+    [ -r "$f" ] || continue
+    if [ "$(cat "$f")" = "$2" ]; then
+      d=${f%/partition}
+      printf '/dev/%s\n' "${d##*/}"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# The number of the partition of disk $1 that starts at sector $2, if any.
+part_at() {
+  partx -g -o START,NR "$1" 2>/dev/null | while read -r s n; do
+    if [ "$s" = "$2" ]; then
+      echo "$n"
+      break
+    fi
+  done
+}
 
 mount_data() {
   part=$1
@@ -28,10 +83,33 @@ mount_data() {
   if [ -n "$HAIMG_K3S_DATA_DIR" ]; then
     mkdir -p "$HAIMG_K3S_DATA_DIR"
   fi
+  bind_identity tailscale /var/lib/tailscale
+  bind_identity rancher-node /etc/rancher/node
+}
+
+# Keep directory $2 on the data filesystem (as haimg/identity/$1) and
+# bind-mount it into place, now and (through fstab) on every later boot.
+bind_identity() {
+  src=$HAIMG_DATA_MOUNT/haimg/identity/$1
+  dst=$2
+  (umask 077 && mkdir -p "$src")
+  mkdir -p "$dst"
+  if ! mountpoint -q "$dst"; then
+    # A node that ran before identities moved here: carry its state over once.
+    if [ -z "$(ls -A "$src")" ] && [ -n "$(ls -A "$dst")" ]; then
+      cp -a "$dst/." "$src/" || fail "cannot copy $dst to $src"
+    fi
+    mount --bind "$src" "$dst" || fail "cannot bind $src on $dst"
+  fi
+  if ! grep -q "^$src $dst " /etc/fstab 2>/dev/null; then
+    printf '%s %s none bind,nofail,x-systemd.requires-mounts-for=%s 0 0\n' \
+      "$src" "$dst" "$HAIMG_DATA_MOUNT" >>/etc/fstab
+    systemctl daemon-reload
+  fi
 }
 
 # Format only a device with no signature whatsoever (no filesystem, no RAID or
-# LVM member, no partition table).
+# LVM member, no partition table, no ext4 superblock anywhere in its first MiB).
 format_if_blank() {
   part=$1
   if [ -n "$(wipefs --noheadings "$part" 2>/dev/null)" ]; then
@@ -42,7 +120,11 @@ format_if_blank() {
     fi
     fail "$part holds ${type:-a signature} (not ext4): refusing to format it; wipe it by hand if it is really unused"
   fi
-  mkfs.ext4 -q -L "$HAIMG_DATA_LABEL" "$part" || fail "mkfs.ext4 $part failed"
+  if ext4_magic_in_first_mib "$part" 0; then
+    fail "$part holds an ext4 superblock in its first MiB: refusing to format it; wipe it by hand if it is really unused"
+  fi
+  # nodiscard: never TRIM a range that might still hold something.
+  mkfs.ext4 -q -E nodiscard -L "$HAIMG_DATA_LABEL" "$part" || fail "mkfs.ext4 $part failed"
   say "$STEP" ok "formatted blank $part as ext4 ($HAIMG_DATA_LABEL)"
 }
 
@@ -62,7 +144,7 @@ if [ "$HAIMG_DATA_MODE" = device ]; then
   exit 0
 fi
 
-# rest: a partition after the last one of the disk that holds /.
+# rest: a partition of the disk that holds /, from the fixed offset on.
 existing=$(blkid -o device -t LABEL="$HAIMG_DATA_LABEL" 2>/dev/null | head -n 1 || true)
 if [ -n "$existing" ]; then
   mount_data "$existing"
@@ -73,16 +155,57 @@ fi
 rootpart=$(findmnt -n -o SOURCE /)
 disk=/dev/$(lsblk -n -o PKNAME "$rootpart" | head -n 1)
 [ -b "$disk" ] || fail "cannot find the disk of $rootpart"
-before=$(lsblk -n -r -o NAME "$disk" | wc -l)
-# Append one partition over all remaining free space (type Linux).
-if ! printf ',,L\n' | sfdisk --quiet --append --no-reread "$disk" >/dev/null 2>&1; then
-  fail "no free space for a data partition on $disk"
+disk_bytes=$(blockdev --getsize64 "$disk")
+want=$((HAIMG_DATA_OFFSET_MIB * MIB))
+[ "$disk_bytes" -gt $((want + 64 * MIB)) ] ||
+  fail "$disk ($((disk_bytes / MIB)) MiB) has no room for a data partition at ${HAIMG_DATA_OFFSET_MIB} MiB"
+
+# Where an earlier life of this node left its data filesystem: the fixed
+# offset first, then every MiB from root's end up to it (images made before
+# the offset was fixed appended the partition right after root).
+found=''
+if ext4_at "$disk" "$want" && [ "$(label_at "$disk" "$want")" = "$HAIMG_DATA_LABEL" ]; then
+  found=$want
+else
+  rootstart=$(cat "/sys/class/block/${rootpart##*/}/start")
+  rootsize=$(cat "/sys/class/block/${rootpart##*/}/size")
+  mib=$(((rootstart + rootsize) * 512 / MIB))
+  while [ "$mib" -lt "$HAIMG_DATA_OFFSET_MIB" ]; do
+    at=$((mib * MIB))
+    if ext4_at "$disk" "$at" && [ "$(label_at "$disk" "$at")" = "$HAIMG_DATA_LABEL" ]; then
+      found=$at
+      break
+    fi
+    mib=$((mib + 1))
+  done
 fi
-partx -u "$disk" 2>/dev/null || partprobe "$disk" 2>/dev/null || true
-udevadm settle 2>/dev/null || true
-after=$(lsblk -n -r -o NAME "$disk" | wc -l)
-[ "$after" -gt "$before" ] || fail "the kernel did not see the new partition on $disk"
-part=/dev/$(lsblk -n -r -o NAME "$disk" | tail -n 1)
-format_if_blank "$part"
+start=${found:-$want}
+sector=$((start / 512))
+
+# A power cut after the table was written and before mkfs leaves the entry:
+# use it rather than adding a second one.
+nr=$(part_at "$disk" "$sector")
+if [ -z "$nr" ]; then
+  # One partition from $start over all remaining space (type Linux).
+  if ! printf 'start=%s,type=L\n' "$sector" | sfdisk --quiet --append --no-reread "$disk" >/dev/null 2>&1; then
+    fail "cannot add a data partition at $((start / MIB)) MiB on $disk (another partition in the way?)"
+  fi
+  partx -u "$disk" 2>/dev/null || partprobe "$disk" 2>/dev/null || true
+  udevadm settle 2>/dev/null || true
+  nr=$(part_at "$disk" "$sector")
+  [ -n "$nr" ] || fail "the data partition at sector $sector was not written on $disk"
+fi
+i=0
+until part=$(part_dev "$disk" "$nr"); do
+  [ $i -lt 10 ] || fail "the kernel did not see partition $nr of $disk"
+  partx -a "$disk" 2>/dev/null || true
+  sleep 1
+  i=$((i + 1))
+done
+if [ -n "$found" ]; then
+  say "$STEP" ok "found this node's data filesystem at $((start / MIB)) MiB: table entry $part re-created over it"
+else
+  format_if_blank "$part"
+fi
 mount_data "$part"
 say "$STEP" ok "$part mounted on $HAIMG_DATA_MOUNT"
