@@ -28,7 +28,7 @@ phase-lint: lint shellcheck
 
 # Everything but the QEMU boot tests.
 phase-unit:
-	$(NEXTEST) -E 'not binary(boot)'
+	$(NEXTEST) -E 'not binary(boot) & not binary(cluster)'
 
 # Boot tests run in parallel (--no-capture would run them one by one); their
 # timings are printed at the end.
@@ -39,9 +39,10 @@ SHOW = --success-output final --failure-output final
 phase-bases:
 	$(NEXTEST) -E 'binary(boot) & test(bases_)' $(SHOW)
 
-# Images built from those bases, booted in QEMU.
+# Images built from those bases, booted in QEMU: one node at a time
+# (boot), and three together as a cluster (cluster).
 phase-boots:
-	$(NEXTEST) -E 'binary(boot) & not test(bases_)' $(SHOW)
+	$(NEXTEST) -E '(binary(boot) & not test(bases_)) | binary(cluster)' $(SHOW)
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -49,7 +50,7 @@ lint:
 
 shellcheck:
 	shellcheck -x -P SCRIPTDIR overlays/usr/lib/haimg/*.sh
-	shellcheck -s sh tests/standins/k3s tests/standins/tailscale tests/standins/tailscaled
+	shellcheck -s sh tests/standins/tailscale tests/standins/tailscaled
 	shellcheck .ci/run .ci/install-deps .ci/ensure-deps .ci/phases .ci/fresh-machine bench/*.sh examples/build.sh
 
 unit:
@@ -57,7 +58,7 @@ unit:
 
 # Only the boot tests: images built by haimg booted in QEMU.
 e2e: deps
-	$(NEXTEST) --test boot $(SHOW)
+	$(NEXTEST) --test boot --test cluster $(SHOW)
 
 # Plan, render and build the example cluster from Debian's archive (creates
 # its secrets on first use; until you paste a Tailscale auth key in, the

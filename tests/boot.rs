@@ -8,109 +8,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::bases::{AMD64_BASE, ARM64_BASE, EPOCH, ready, shared_base};
 use common::image::{debugfs, flash, partition};
 use common::qemu::{BOOT_LIMIT, Net, PEER_ADDR, Vm, log_path, tail};
 use common::*;
-
-fn ready() {
-    need(&[
-        "qemu-system-x86_64",
-        "/usr/share/OVMF/OVMF_CODE_4M.fd",
-        "/usr/share/OVMF/OVMF_VARS_4M.fd",
-        "mmdebstrap",
-        "sfdisk",
-        "debugfs",
-        "mtype",
-        "mcopy",
-        "mdir",
-        "blkid",
-        "mkfs.ext4",
-        "openssl",
-        "python3",
-    ]);
-}
-
-/// The one amd64 base every x86_64 boot test shares (one cache entry):
-/// haimg adds its required packages; the test adds only the kernel. QEMU's
-/// virtio disk needs only these modules in the initramfs.
-const AMD64_BASE: &str = r#"[base]
-kind = "debian"
-suite = "bookworm"
-packages = ["linux-image-cloud-amd64"]
-initramfs_modules = ["virtio_pci", "virtio_blk", "ext4", "crc32c_generic"]
-"#;
-
-/// The one arm64 base, made under qemu-user emulation: Debian's default
-/// initramfs (MODULES=most) would cost most of its time there.
-const ARM64_BASE: &str = r#"[base]
-kind = "debian"
-suite = "bookworm"
-components = ["main", "non-free-firmware"]
-packages = ["linux-image-arm64"]
-initramfs_modules = ["virtio_pci", "virtio_blk", "ext4", "crc32c_generic"]
-"#;
-
-/// Makes (once; cached by its spec in the haimg cache) the base that every
-/// boot test of this profile shares, exactly as `haimg build` would, and
-/// checks that it holds what haimg requires of every base.
-fn shared_base(profile: &str, base: &str) -> PathBuf {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let dir = tmp.path();
-    write_files(
-        dir,
-        &[
-            (
-                "cluster.toml",
-                "name = \"bases\"\ntailnet = \"boot-net.ts.net\"\nnodes = [\"b.toml\"]\n[[server]]\nname = \"b\"\nbootstrap = true\n[tailscale]\ntags = [\"tag:k3s\"]\n".to_string(),
-            ),
-            (
-                "b.toml",
-                format!("cluster = \"cluster.toml\"\nhostname = \"b\"\nprofile = \"{profile}\"\n{base}"),
-            ),
-        ],
-    );
-    write_secrets(dir);
-    let t = Instant::now();
-    let o = haimg()
-        .args(["fetch", "b.toml", "-q"])
-        .env("SOURCE_DATE_EPOCH", EPOCH)
-        .current_dir(dir)
-        .output()
-        .expect("haimg");
-    let out = ok(&o, "haimg fetch");
-    eprintln!("boot test: {profile} base ready in {:.0?}", t.elapsed());
-    let tar = PathBuf::from(
-        out.lines()
-            .find_map(|l| l.strip_prefix("b: base "))
-            .unwrap_or_else(|| panic!("no base path in {out:?}")),
-    );
-    let list = ok(&sh("tar", &["-tf", tar.to_str().expect("p")]), "tar -t");
-    // One file of each package haimg requires (plan/packages.rs), and the
-    // initramfs setting that keeps the emulated build short.
-    for f in [
-        "./usr/lib/systemd/systemd-timesyncd",
-        "./usr/lib/systemd/systemd-resolved",
-        "./usr/bin/dbus-daemon",
-        "./usr/bin/sudo",
-        "./usr/sbin/useradd",
-        "./usr/sbin/iscsid",
-        "./usr/sbin/mount.nfs",
-        "./usr/sbin/sshd",
-        "./usr/sbin/sfdisk",
-        "./usr/bin/curl",
-        "./etc/initramfs-tools/conf.d/haimg",
-        "./usr/share/initramfs-tools/modules.d/haimg",
-    ] {
-        assert!(list.lines().any(|l| l == f), "the {profile} base lacks {f}");
-    }
-    assert!(
-        list.lines().any(|l| l.starts_with("./boot/initrd.img-")),
-        "no initramfs"
-    );
-    tar
-}
-
-const EPOCH: &str = "1704067200";
 
 #[test]
 fn bases_amd64() {
@@ -221,7 +122,8 @@ fn x86_64_first_boot_scenarios() {
     // The stand-ins' control plane: the peers' tailnet addresses are the
     // test network's peer address (10.0.2.100:6443 leads to a host server).
     let ctrl_dir = dir.join("control");
-    let netmap = format!("one 100.64.0.1\ntwo {PEER_ADDR}\nw {PEER_ADDR}\n");
+    // `one` registers itself and gets 100.64.0.1.
+    let netmap = format!("two {PEER_ADDR}\nw {PEER_ADDR}\n");
     let control = common::httpd::Server::control(&ctrl_dir, &netmap, 3600);
     let s = Scene {
         dir,
@@ -356,11 +258,13 @@ fn bootstrap_first_boot(s: &Scene<'_>) -> (PathBuf, PathBuf) {
     );
     let k3s = debugfs(&root, "cat /var/lib/haimg-standin/k3s.run");
     assert!(
-        k3s.starts_with("args: server\ntailscale0: up\n"),
+        k3s.starts_with("args: server\ntailscale0: up 100.64.0.1\n"),
         "K3s must start after tailscale0 has its address:\n{k3s}"
     );
     assert!(
-        k3s.contains("cluster-init: true") && !k3s.contains("config.yaml.d"),
+        k3s.contains("cluster-init: true")
+            && !k3s.contains("50-haimg-join.yaml")
+            && k3s.contains("node-ip: 100.64.0.1"),
         "{k3s}"
     );
     assert!(debugfs(&root, "cat /var/lib/haimg/status").contains("role=bootstrap"));
@@ -561,6 +465,7 @@ fn rpi4_arm64_first_boot() {
     let profile = std::fs::read_to_string(repo().join("profiles/rpi4.toml"))
         .expect("profile")
         .replace("root_size_mib = 8192", "root_size_mib = 2048")
+        .replace("data_offset_mib = 8712", "data_offset_mib = 2568")
         .replace("clock_sync_wait_s = 120", "clock_sync_wait_s = 5");
     let node = format!(
         r#"cluster = "cluster.toml"
@@ -605,7 +510,7 @@ profile = "test-rpi4.toml"
         .replace("console=tty1 ", "");
     let disk = dir.join("ssd.img");
     flash(&img, &disk, "5G");
-    let control = common::httpd::Server::control(&dir.join("control"), "pi 100.64.0.9\n", 1800);
+    let control = common::httpd::Server::control(&dir.join("control"), "", 1800);
     let t = Instant::now();
     let mut vm = Vm::start_with(
         &disk,
@@ -628,7 +533,7 @@ profile = "test-rpi4.toml"
         "formatted blank",
         "haimg: payload: ok",
         "haimg: tailscale: clock: not synchronized after 5s",
-        "haimg: tailscale: ok: tailscale0 is 100.64.0.9",
+        "haimg: tailscale: ok: tailscale0 is 100.64.0.1",
         "creating the cluster",
         "haimg: scrub: ok",
     ] {
@@ -703,7 +608,8 @@ profile = "test-rpi4.toml"
     );
     let k3s = debugfs(&root, "cat /var/lib/haimg-standin/k3s.run");
     assert!(
-        k3s.starts_with("args: server\ntailscale0: up\n") && k3s.contains("cluster-init: true"),
+        k3s.starts_with("args: server\ntailscale0: up 100.64.0.1\n")
+            && k3s.contains("cluster-init: true"),
         "{k3s}"
     );
     let ts = debugfs(&root, "cat /var/lib/haimg-standin/tailscale-up.args");

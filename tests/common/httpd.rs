@@ -20,23 +20,30 @@ impl Server {
         Server::spawn(root, &[])
     }
 
-    /// HTTPS answering `/ping` with `pong` as a K3s server does, for `secs`.
+    /// HTTPS answering `/ping` with `pong` as a K3s server does, and
+    /// admitting any joiner to cluster `peer-cluster` (POST /join), for `secs`.
     pub fn k3s_peer(root: &Path, secs: u32) -> Server {
         std::fs::create_dir_all(root).expect("mkdir");
         std::fs::write(root.join("ping"), "pong").expect("ping");
+        std::fs::write(root.join("join"), r#"{"id": "peer-cluster", "nodes": {}}"#).expect("join");
         Server::tls(root, secs)
     }
 
-    /// The stand-ins' Tailscale "control plane": HTTPS serving `netmap`
-    /// ("NAME ADDRESS" lines) from `root`; remove the file to take it down.
+    /// The stand-ins' Tailscale control plane (httpd.py --control): nodes
+    /// register themselves; `netmap` lists fixed peers ("NAME ADDRESS"
+    /// lines). Remove `root/netmap` to take it down.
     pub fn control(root: &Path, netmap: &str, secs: u32) -> Server {
         std::fs::create_dir_all(root).expect("mkdir");
         std::fs::write(root.join("netmap"), netmap).expect("netmap");
-        Server::tls(root, secs)
+        Server::tls_with(root, secs, &["--control"])
     }
 
     /// HTTPS with a fresh self-signed certificate (made beside `root`).
     pub fn tls(root: &Path, secs: u32) -> Server {
+        Server::tls_with(root, secs, &[])
+    }
+
+    fn tls_with(root: &Path, secs: u32, extra: &[&str]) -> Server {
         std::fs::create_dir_all(root).expect("mkdir");
         let key = root.with_extension("key");
         let crt = root.with_extension("crt");
@@ -51,7 +58,10 @@ impl Server {
             ),
             "openssl",
         );
-        Server::spawn(root, &["--tls", c, k, "--lifetime", &secs.to_string()])
+        let secs = secs.to_string();
+        let mut args = vec!["--tls", c, k, "--lifetime", &secs];
+        args.extend_from_slice(extra);
+        Server::spawn(root, &args)
     }
 
     fn spawn(root: &Path, args: &[&str]) -> Server {

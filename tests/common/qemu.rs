@@ -31,6 +31,19 @@ pub struct Net {
     /// The guest's 10.0.2.101:443: the Tailscale "control plane" the
     /// stand-ins log in to (`login_server = "https://10.0.2.101"`).
     pub control: Option<u16>,
+    /// A second NIC on tests/tools/hub.py (the guests' shared wire, the
+    /// stand-in tailnet's underlay), one CPU, and no power-off after first
+    /// boot: a guest of the cluster test.
+    pub lan: Option<Lan>,
+}
+
+/// A guest's place on the hub: its ports (a line of hub.py's port file) and
+/// the last byte of its MAC, 52:54:00:77:00:NN.
+#[derive(Debug, Clone, Copy)]
+pub struct Lan {
+    pub hub: u16,
+    pub guest: u16,
+    pub nn: u8,
 }
 
 /// The address the test network gives peers (see [`Net::peer`]).
@@ -71,14 +84,16 @@ impl Vm {
         if let Some(p) = net.control {
             nic.push_str(&fwd("10.0.2.101:443", p));
         }
-        // TCG (KVM fails with OVMF here), 1.5 GiB, two CPUs, serial console.
-        const COMMON: [&str; 8] = [
+        // TCG (KVM fails with OVMF here), 1.5 GiB, two CPUs (one for the
+        // cluster test's three guests, which share the host), serial console.
+        let cpus = if net.lan.is_some() { "1" } else { "2" };
+        let common = [
             "-accel",
             "tcg",
             "-m",
             "1536",
             "-smp",
-            "2",
+            cpus,
             "-nographic",
             "-no-reboot",
         ];
@@ -87,7 +102,7 @@ impl Vm {
             None => {
                 c = Command::new("qemu-system-x86_64");
                 c.args(["-machine", "q35"])
-                    .args(COMMON)
+                    .args(common)
                     .arg("-drive")
                     .arg(format!("if=pflash,format=raw,readonly=on,file={OVMF_CODE}"))
                     .arg("-drive")
@@ -99,7 +114,7 @@ impl Vm {
             Some((kernel, initrd, append)) => {
                 c = Command::new("qemu-system-aarch64");
                 c.args(["-M", "virt", "-cpu", "cortex-a72"])
-                    .args(COMMON)
+                    .args(common)
                     .arg("-kernel")
                     .arg(kernel)
                     .arg("-initrd")
@@ -112,6 +127,20 @@ impl Vm {
         for d in extra {
             c.arg("-drive")
                 .arg(format!("file={},format=raw,if=virtio", d.display()));
+        }
+        if let Some(l) = net.lan {
+            c.arg("-netdev")
+                .arg(format!(
+                    "socket,id=lan,udp=127.0.0.1:{},localaddr=127.0.0.1:{}",
+                    l.hub, l.guest
+                ))
+                .arg("-device")
+                .arg(format!(
+                    "virtio-net-pci,netdev=lan,mac=52:54:00:77:00:{:02x}",
+                    l.nn
+                ))
+                // Read by the k3s stand-in: keep running after first boot.
+                .args(["-smbios", "type=11,value=haimg-standin:stay-up"]);
         }
         c.args(["-nic", &nic])
             .arg("-qmp")

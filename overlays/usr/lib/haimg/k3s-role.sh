@@ -49,6 +49,12 @@ if [ "$HAIMG_K3S_EXEC" = server ] && has_etcd_data; then
   exit 0
 fi
 
+if [ "$HAIMG_ROLE" = bootstrap ] && [ -z "$HAIMG_PEERS" ]; then
+  mark_done k3s-role
+  say "$STEP" ok "bootstrap server: the only server of the cluster, creating it"
+  exit 0
+fi
+
 if [ "$HAIMG_ROLE" = bootstrap ]; then
   waited=0
   delay=5
