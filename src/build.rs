@@ -56,6 +56,8 @@ pub fn build(
     if opts.new_cluster && node.role == Role::Bootstrap {
         render::new_cluster_flag(&mut rendered);
     }
+    // Root as large as its content needs; first boot grows it.
+    let node = &crate::disk::image::sized(node, &base, &rendered);
     let name = format!("{}.img", node.hostname);
     let out = emit::Output::create(&opts.out_dir, &name, node.layout.size)
         .with_context(|| format!("creating a temporary image in {}", opts.out_dir.display()))?;

@@ -209,6 +209,22 @@ fn bootstrap_first_boot(s: &Scene<'_>) -> (PathBuf, PathBuf) {
         3,
         "{pt}"
     );
+    // Root was built to its content's size and grown on the node to the
+    // profile's 2048 MiB; the data partition sits at the fixed 2560 MiB.
+    let part_field = |table: &str, n: usize, key: &str| -> u64 {
+        table
+            .lines()
+            .filter(|l| l.contains(" : start="))
+            .nth(n)
+            .and_then(|l| l.split(&format!("{key}=")).nth(1))
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {key} of partition {n} in {table}"))
+    };
+    let img_pt = ok(&sh("sfdisk", &["-d", img.to_str().expect("p")]), "sfdisk");
+    assert!(part_field(&img_pt, 1, "size") < 2048 * 2048, "{img_pt}");
+    assert_eq!(part_field(&pt, 1, "size"), 2048 * 2048, "{pt}");
+    assert_eq!(part_field(&pt, 2, "start"), 2560 * 2048, "{pt}");
     let data = dir.join("data.part");
     partition(&disk, 3, &data);
     let blk = ok(
@@ -221,6 +237,15 @@ fn bootstrap_first_boot(s: &Scene<'_>) -> (PathBuf, PathBuf) {
     );
     let root = dir.join("root.part");
     partition(&disk, 2, &root);
+    let sb = ok(
+        &sh("dumpe2fs", &["-h", root.to_str().expect("p")]),
+        "dumpe2fs",
+    );
+    assert!(
+        sb.lines()
+            .any(|l| l.starts_with("Block count:") && l.ends_with(" 524288")),
+        "root filesystem not grown to 2048 MiB:\n{sb}"
+    );
     let esp = dir.join("esp.part");
     partition(&disk, 1, &esp);
     let secrets = stdout(&sh(

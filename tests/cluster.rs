@@ -307,8 +307,8 @@ fn three_nodes_form_one_cluster_and_survive_reflash() {
 
     // 3. A server powered off: the other two still answer each other and
     // agree on the cluster.
-    two.power_down();
     let (from_one, from_w) = (one.console().len(), w.console().len());
+    two.power_down();
     wait_line(
         &one,
         from_one,

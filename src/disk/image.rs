@@ -11,6 +11,15 @@ use crate::io::Progress;
 use crate::plan::NodePlan;
 use crate::render::Rendered;
 
+/// `node` with its root partition sized to what the image will hold (see
+/// [`root::image_len`]): the layout to create the image file for and write.
+pub fn sized(node: &NodePlan, base: &Path, rendered: &Rendered) -> NodePlan {
+    let len = root::image_len(node, base, &rendered.root);
+    let mut n = node.clone();
+    n.layout = node.layout.with_root_len(len);
+    n
+}
+
 /// Write `node`'s image into `file` (at `path`, `node.layout.size` long).
 pub fn write(
     file: &File,

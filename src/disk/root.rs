@@ -11,6 +11,7 @@ use super::{DiskError, bootfiles, ext4, tarstream};
 use crate::config::BootKind;
 use crate::io::Progress;
 use crate::plan::NodePlan;
+use crate::plan::layout::MIB;
 use crate::plan::packages::TIME_DAEMONS;
 use crate::tree::Files;
 
@@ -96,11 +97,60 @@ pub fn make(
 
 /// Bytes of file data in a tarball: for the "does not fit" message.
 fn measure(base: &Path) -> Option<u64> {
+    content(base).map(|(bytes, _)| bytes)
+}
+
+/// File data bytes and member count of a tarball.
+fn content(base: &Path) -> Option<(u64, u64)> {
     let r = crate::source::open_decompressed(base).ok()?;
     let mut a = tar::Archive::new(r);
-    let mut total = 0u64;
+    let (mut total, mut count) = (0u64, 0u64);
     for e in a.entries().ok()? {
         total += e.ok()?.header().size().unwrap_or(0);
+        count += 1;
     }
-    Some(total)
+    Some((total, count))
+}
+
+/// The root partition's length in the image: the root tree (the base and
+/// the rendered files) with room for ext4's metadata and what first boot
+/// writes before it grows root to the profile's size, rounded up to 64 MiB
+/// and never above that size. A smaller image writes and downloads faster.
+pub fn image_len(node: &NodePlan, base: &Path, files: &Files) -> u64 {
+    let max = node.layout.root.1;
+    let Some((mut bytes, mut count)) = content(base) else {
+        return max;
+    };
+    for e in files.values() {
+        bytes += e.size().unwrap_or(0);
+        count += 1;
+    }
+    len_for(bytes, count, max)
+}
+
+fn len_for(bytes: u64, count: u64, max: u64) -> u64 {
+    // Each member's last block and directory blocks: 4 KiB each; inode
+    // tables (256 bytes per 16 KiB), bitmaps and slack: a quarter; the
+    // journal and first boot's own writes: 320 MiB.
+    let tree = bytes + count * 4096;
+    let want = tree + tree / 4 + 320 * MIB;
+    want.div_ceil(64 * MIB).saturating_mul(64 * MIB).min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_root_has_room_and_stays_within_the_profile() {
+        let max = 8192 * MIB;
+        let l = len_for(400 * MIB, 15_000, max);
+        assert!(
+            l >= 400 * MIB + 400 * MIB / 4 + 15_000 * 4096 + 320 * MIB,
+            "{l}"
+        );
+        assert_eq!(l % (64 * MIB), 0);
+        assert!(l < max);
+        assert_eq!(len_for(9000 * MIB, 1, max), max);
+    }
 }

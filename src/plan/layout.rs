@@ -94,6 +94,17 @@ impl Layout {
         }
     }
 
+    /// The same layout with a root partition of `len` bytes in the image
+    /// (first boot grows it to the profile's size).
+    pub fn with_root_len(&self, len: u64) -> Layout {
+        let tail = self.size - self.root.0 - self.root.1;
+        Layout {
+            root: (self.root.0, len),
+            size: self.root.0 + len + tail,
+            ..self.clone()
+        }
+    }
+
     /// The root partition's PARTUUID as the kernel and fstab name it.
     pub fn root_partuuid(&self) -> String {
         match self.table {

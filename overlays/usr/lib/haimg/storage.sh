@@ -12,13 +12,60 @@
 # The node's identity (tailscaled's state: its node key, name and 100.x; K3s's
 # node password) is kept on the data filesystem and bind-mounted into place, so
 # a re-flashed node comes back as itself.
+#
+# Images carry root sized to its content; root is grown here to the profile's
+# size (HAIMG_ROOT_END_MIB), never into the partition that follows it, and
+# only after an earlier data partition has been looked for and re-created.
 STEP=storage
 # shellcheck source=common.sh
 . /usr/lib/haimg/common.sh
 
 MIB=1048576
 
+# On a GPT disk larger than the image, move the backup header to the disk's
+# end first, or the space after the image is not usable. False on MBR.
+gpt_to_end() {
+  sfdisk -d "$1" 2>/dev/null | grep -q '^label: gpt' || return 1
+  sfdisk --relocate gpt-bak-std "$1" >/dev/null 2>&1 || true
+}
+
+# Grow root (partition, then filesystem, online) up to the profile's end, the
+# next partition or the disk's end, whichever comes first. Safe to repeat:
+# each part does nothing once done.
+grow_root() {
+  rootpart=$(findmnt -n -o SOURCE /)
+  name=${rootpart##*/}
+  disk=/dev/$(lsblk -n -o PKNAME "$rootpart" | head -n 1)
+  [ -b "$disk" ] || fail "cannot find the disk of $rootpart"
+  nr=$(cat "/sys/class/block/$name/partition")
+  start=$(cat "/sys/class/block/$name/start")
+  size=$(cat "/sys/class/block/$name/size")
+  if gpt_to_end "$disk"; then
+    last=$(($(blockdev --getsz "$disk") - 34))
+  else
+    last=$(blockdev --getsz "$disk")
+  fi
+  limit=$((HAIMG_ROOT_END_MIB * 2048))
+  [ "$last" -ge "$limit" ] || limit=$last
+  # The start of the first partition after root bounds it.
+  for s in $(partx -g -o START "$disk" 2>/dev/null); do
+    if [ "$s" -gt "$start" ] && [ "$s" -lt "$limit" ]; then limit=$s; fi
+  done
+  want=$(((limit - start) / 2048 * 2048))
+  if [ "$want" -gt "$size" ]; then
+    printf ',%s\n' "$want" | sfdisk --quiet --no-reread --no-tell-kernel -N "$nr" "$disk" >/dev/null 2>&1 ||
+      fail "cannot grow $rootpart to $((want / 2048)) MiB"
+    resizepart "$disk" "$nr" "$want" 2>/dev/null || partx -u -n "$nr" "$disk" 2>/dev/null ||
+      fail "the kernel did not take $rootpart's new size"
+  fi
+  if ! resize2fs "$rootpart" >/dev/null 2>&1; then
+    fail "resize2fs $rootpart failed"
+  fi
+  say "$STEP" ok "root is $(($(cat "/sys/class/block/$name/size") / 2048)) MiB"
+}
+
 if [ "$HAIMG_DATA_MODE" = none ]; then
+  grow_root
   say "$STEP" skipped "no data disk configured (identity stays on the root filesystem: a re-flash makes a new node)"
   exit 0
 fi
@@ -26,8 +73,7 @@ fi
 # The ext4 superblock's magic (0xEF53, little-endian) at byte 1080 of a
 # filesystem that starts at byte offset $2 of device $1.
 ext4_at() {
-  m=$(dd if="$1" bs=512 skip=$(($2 / 512 + 2)) count=1 2>/dev/null |
-    od -A n -t x1 -j 56 -N 2 | tr -d ' \n')
+  m=$(od -A n -t x1 -j $(($2 + 1080)) -N 2 "$1" 2>/dev/null | tr -d ' \n')
   [ "$m" = 53ef ]
 }
 
@@ -140,6 +186,7 @@ if [ "$HAIMG_DATA_MODE" = device ]; then
   [ -b "$dev" ] || fail "data device $dev not found"
   format_if_blank "$dev"
   mount_data "$dev"
+  grow_root
   say "$STEP" ok "$dev mounted on $HAIMG_DATA_MOUNT"
   exit 0
 fi
@@ -148,6 +195,7 @@ fi
 existing=$(blkid -o device -t LABEL="$HAIMG_DATA_LABEL" 2>/dev/null | head -n 1 || true)
 if [ -n "$existing" ]; then
   mount_data "$existing"
+  grow_root
   say "$STEP" ok "$existing ($HAIMG_DATA_LABEL) mounted on $HAIMG_DATA_MOUNT"
   exit 0
 fi
@@ -186,6 +234,7 @@ sector=$((start / 512))
 # use it rather than adding a second one.
 nr=$(part_at "$disk" "$sector")
 if [ -z "$nr" ]; then
+  gpt_to_end "$disk" || true
   # One partition from $start over all remaining space (type Linux).
   if ! printf 'start=%s,type=L\n' "$sector" | sfdisk --quiet --append --no-reread "$disk" >/dev/null 2>&1; then
     fail "cannot add a data partition at $((start / MIB)) MiB on $disk (another partition in the way?)"
@@ -208,4 +257,5 @@ else
   format_if_blank "$part"
 fi
 mount_data "$part"
+grow_root
 say "$STEP" ok "$part mounted on $HAIMG_DATA_MOUNT"
