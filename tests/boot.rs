@@ -390,12 +390,33 @@ fn existing_second_disk(s: &Scene<'_>) {
         ),
         "debugfs write",
     );
+    // Raspberry Pi Imager's OS customisation left its script on the boot
+    // partition: first boot says haimg did not write it.
+    let foreign = dir.join("firstrun.sh");
+    std::fs::write(&foreign, "#!/bin/sh\necho imager\n").expect("firstrun");
+    ok(
+        &sh(
+            "mcopy",
+            &[
+                "-i",
+                &format!("{}@@1M", disk4.display()),
+                foreign.to_str().expect("p"),
+                "::firstrun.sh",
+            ],
+        ),
+        "mcopy",
+    );
     let console = boot_until_done(
         &disk4,
         &[&second],
         net,
         &log_path("x86-second-disk"),
         "existing second disk",
+    );
+    assert!(
+        console.contains("/boot/efi/firstrun.sh was not written by haimg"),
+        "{}",
+        tail(&console)
     );
     assert!(
         console.contains("already holds ext4: mounting it as it is"),

@@ -434,3 +434,30 @@ fn render_makes_missing_parent_folders() {
         .collect();
     assert_eq!(beside.len(), 1, "{beside:?}");
 }
+
+/// The seed files haimg writes are listed with their sha256 (so first boot
+/// can tell them from a customiser's), checked here by sha256sum itself.
+#[test]
+fn boot_owned_lists_the_seed_files_by_their_sha256() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    render_examples(&tmp.path().join("all"));
+    let out = tmp.path().join("all/witness");
+    let list =
+        std::fs::read_to_string(out.join("root/etc/haimg/boot-owned.sha256")).expect("boot-owned");
+    let sums: Vec<&str> = list.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(sums.len(), 3, "{list}");
+    std::fs::write(out.join("boot/check"), sums.join("\n") + "\n").expect("write");
+    let c = std::process::Command::new("sha256sum")
+        .args(["-c", "check"])
+        .current_dir(out.join("boot"))
+        .output()
+        .expect("sha256sum");
+    assert!(c.status.success(), "{}", stdout(&c));
+    for name in ["user-data", "meta-data", "network-config"] {
+        assert!(
+            stdout(&c).contains(&format!("{name}: OK")),
+            "{}",
+            stdout(&c)
+        );
+    }
+}

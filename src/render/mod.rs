@@ -50,6 +50,27 @@ pub fn boot_mount(node: &NodePlan) -> &'static str {
 pub const TOKEN_BOOT_PATH: &str = "haimg/secrets/k3s-token";
 pub const AUTHKEY_BOOT_PATH: &str = "haimg/secrets/tailscale-authkey";
 
+/// Boot-partition files through which first-boot customisers (Raspberry Pi
+/// Imager's OS customisation writes `firstrun.sh` or a cloud-init seed)
+/// configure a system. First boot warns about any of them haimg did not write
+/// (scrub.sh): they would fight haimg over users, keys and the network.
+pub const CUSTOMISER_FILES: &[&str] = &["firstrun.sh", "user-data", "meta-data", "network-config"];
+
+/// `/etc/haimg/boot-owned.sha256`: "SHA256  NAME" of each customiser file
+/// haimg itself writes (a cloud-init seed), for scrub.sh to tell them apart.
+fn boot_owned(boot: &Files) -> String {
+    use sha2::{Digest, Sha256};
+    let mut s = String::from(
+        "# The first-boot files haimg wrote on the boot partition; scrub.sh warns about others.\n",
+    );
+    for name in CUSTOMISER_FILES {
+        if let Some(Entry::File { data, .. }) = boot.get(*name) {
+            s.push_str(&format!("{}  {name}\n", hex::encode(Sha256::digest(data))));
+        }
+    }
+    s
+}
+
 /// Boot partition path of `haimg build --new-cluster`'s one-shot flag, read
 /// (and then wiped) by k3s-role.sh.
 pub const NEW_CLUSTER_BOOT_PATH: &str = "haimg/new-cluster";
@@ -202,6 +223,10 @@ pub fn render(
         let seed = cloudinit::seed(node, &out.root);
         out.boot.extend(seed);
     }
+    out.root.insert(
+        "etc/haimg/boot-owned.sha256".into(),
+        file(0o644, boot_owned(&out.boot)),
+    );
     // The image's own layout and identity: after the seed, which must not
     // carry them to a base with a layout of its own.
     out.root

@@ -51,7 +51,7 @@ fi
 
 if [ "$HAIMG_ROLE" = bootstrap ] && [ -z "$HAIMG_PEERS" ]; then
   mark_done k3s-role
-  say "$STEP" ok "bootstrap server: the only server of the cluster, creating it"
+  say "$STEP" ok "bootstrap server: creating the cluster (it is its only server)"
   exit 0
 fi
 

@@ -11,6 +11,19 @@ for name in k3s-token tailscale-authkey; do
   [ ! -e "$(secret_path "$name")" ] || fail "could not remove $name from the boot partition"
 done
 
+# Raspberry Pi Imager's OS customisation (and other tools) configure a system
+# through these files on the boot partition: they would fight haimg over
+# users, keys and the network. haimg ignores them; say so on every boot.
+owned=/etc/haimg/boot-owned.sha256
+for f in firstrun.sh user-data meta-data network-config; do
+  p=$HAIMG_BOOT_DIR/$f
+  [ -f "$p" ] || continue
+  sum=$(sha256sum "$p")
+  if ! grep -qx "${sum%% *}  $f" "$owned" 2>/dev/null; then
+    say "$STEP" warning "$p was not written by haimg (Raspberry Pi Imager's OS customisation?): haimg ignores it; flash haimg images with customisation off"
+  fi
+done
+
 if is_done first-boot; then
   say "$STEP" skipped "first boot already completed"
   exit 0
