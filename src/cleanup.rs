@@ -10,6 +10,12 @@ use std::sync::Mutex;
 
 static PATHS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+static WIPES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Bytes zeroed at the start of a disk whose writing was interrupted: the
+/// MBR, the primary GPT and the first partition's start (where a boot
+/// sector would otherwise still look valid).
+pub const WIPE_LEN: usize = 1 << 20;
 
 /// Install the handler (once, from `main`).
 pub fn install() {
@@ -22,6 +28,10 @@ pub fn install() {
                 let _ = rustix::process::kill_process(p, rustix::process::Signal::TERM);
             }
         }
+        let wiped = WIPES.lock().map(|w| w.clone()).unwrap_or_default();
+        for dev in &wiped {
+            wipe_head(dev);
+        }
         for p in PATHS.lock().map(|p| p.clone()).unwrap_or_default() {
             if p.is_dir() {
                 let _ = std::fs::remove_dir_all(&p);
@@ -29,7 +39,15 @@ pub fn install() {
                 let _ = std::fs::remove_file(&p);
             }
         }
-        eprintln!("haimg: interrupted; temporary files removed, nothing written");
+        if wiped.is_empty() {
+            eprintln!("haimg: interrupted; temporary files removed, nothing written");
+        }
+        for dev in &wiped {
+            eprintln!(
+                "haimg: interrupted; {} holds no partition table now (its first MiB is zeroed): flash it again",
+                dev.display()
+            );
+        }
         std::process::exit(130);
     });
 }
@@ -72,6 +90,36 @@ impl Drop for ChildGuard {
     fn drop(&mut self) {
         if let Ok(mut c) = CHILDREN.lock() {
             c.retain(|p| *p != self.0);
+        }
+    }
+}
+
+/// Zero a disk's first MiB and wait for it to reach the disk.
+pub fn wipe_head(dev: &Path) {
+    use std::os::unix::fs::FileExt;
+    if let Ok(f) = std::fs::OpenOptions::new().write(true).open(dev) {
+        let _ = f.write_all_at(&vec![0u8; WIPE_LEN], 0);
+        let _ = f.sync_all();
+    }
+}
+
+/// A disk being written: its first MiB is zeroed on a signal while this
+/// guard lives, so a half-written disk never looks bootable.
+pub struct WipeGuard(PathBuf);
+
+impl WipeGuard {
+    pub fn new(dev: &Path) -> WipeGuard {
+        if let Ok(mut w) = WIPES.lock() {
+            w.push(dev.to_path_buf());
+        }
+        WipeGuard(dev.to_path_buf())
+    }
+}
+
+impl Drop for WipeGuard {
+    fn drop(&mut self) {
+        if let Ok(mut w) = WIPES.lock() {
+            w.retain(|p| *p != self.0);
         }
     }
 }

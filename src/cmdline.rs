@@ -30,6 +30,10 @@ pub enum Command {
     Render(RenderArgs),
     /// Remove a node whose data disk is lost from the cluster's memory, so a re-flash joins anew
     Forget(ForgetArgs),
+    /// Show an image's partitions, file systems, haimg manifest and boot-partition secrets
+    Inspect(InspectArgs),
+    /// Write an image to a disk: only its data, verified, refusing disks in use
+    Flash(FlashArgs),
     /// Manage the cluster's secrets
     Secrets {
         #[command(subcommand)]
@@ -56,6 +60,38 @@ pub struct ForgetArgs {
     /// Run the Kubernetes steps with kubectl and this kubeconfig
     #[arg(long, value_name = "KUBECONFIG")]
     pub apply: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// A disk image (haimg's or any MBR/GPT image)
+    pub image: PathBuf,
+    /// Print it as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct FlashArgs {
+    /// NODE.img, NODE.img.xz or NODE.img.zst (NODE.img.bmap beside it is used)
+    pub image: PathBuf,
+    /// The whole disk to write, e.g. /dev/sdb
+    pub device: PathBuf,
+    /// Do not ask for confirmation
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Also write to a disk that is not removable (an internal disk)
+    #[arg(long)]
+    pub force: bool,
+    /// Skip reading the written ranges back
+    #[arg(long)]
+    pub no_verify: bool,
+    /// The block map to use (default IMAGE's NODE.img.bmap when it exists)
+    #[arg(long)]
+    pub bmap: Option<PathBuf>,
+    /// No progress bar
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Where artifacts come from and go: shared by every command that fetches.

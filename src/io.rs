@@ -272,6 +272,15 @@ pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
     Ok(r.finish())
 }
 
+/// The length of a file or a block device (whose metadata says 0).
+pub fn device_len(file: &std::fs::File) -> io::Result<u64> {
+    use std::io::Seek;
+    let mut f = file;
+    let len = f.seek(io::SeekFrom::End(0))?;
+    f.seek(io::SeekFrom::Start(0))?;
+    Ok(len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ pub mod cleanup;
 pub mod cmd;
 pub mod cmdline;
 pub mod config;
+pub mod device;
 pub mod diag;
 pub mod disk;
 pub mod emit;

@@ -2,7 +2,9 @@
 
 mod build;
 mod fetch;
+mod flash;
 mod forget;
+mod inspect;
 mod plan;
 mod render;
 mod secrets;
@@ -25,6 +27,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Build(a) => build::run(&a),
         Command::Fetch(a) => fetch::run(&a),
         Command::Forget(a) => forget::run(&a),
+        Command::Inspect(a) => inspect::run(&a),
+        Command::Flash(a) => flash::run(&a),
         Command::Secrets {
             command: SecretsCommand::Init { cluster },
         } => secrets::init(&cluster),

@@ -7,6 +7,7 @@ pub mod fat;
 pub mod gpt;
 pub mod image;
 pub mod mbr;
+pub mod probe;
 mod root;
 mod tarheader;
 pub mod tarstream;

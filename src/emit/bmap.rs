@@ -34,7 +34,7 @@ pub struct Scan {
 
 /// The data ranges of a file as inclusive block runs, merged where they
 /// touch.
-fn block_runs(ranges: &[(u64, u64)]) -> Vec<(u64, u64)> {
+pub fn block_runs(ranges: &[(u64, u64)]) -> Vec<(u64, u64)> {
     let mut out: Vec<(u64, u64)> = Vec::new();
     for &(start, end) in ranges.iter().filter(|(s, e)| e > s) {
         let (first, last) = (start / BLOCK, (end - 1) / BLOCK);
@@ -127,6 +127,76 @@ pub fn xml(scan: &Scan, image_name: &str) -> String {
     s.replacen(&"0".repeat(64), &sum, 1)
 }
 
+/// Read a bmap file (format 2.x, sha256): the image size and its mapped
+/// ranges with their checksums. The file's own checksum is checked first.
+pub fn parse(text: &str) -> Result<Scan, String> {
+    let tag = |name: &str| -> Option<&str> {
+        let open = format!("<{name}>");
+        let from = text.find(&open)? + open.len();
+        let to = text[from..].find('<')? + from;
+        Some(text[from..to].trim())
+    };
+    let version = text
+        .split("<bmap version=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .ok_or("no <bmap version=…> element")?;
+    if !version.starts_with("2.") {
+        return Err(format!(
+            "bmap version {version}: haimg reads version 2 (sha256) files"
+        ));
+    }
+    if tag("ChecksumType") != Some("sha256") {
+        return Err("only sha256 block maps are supported".into());
+    }
+    let num = |name: &str| -> Result<u64, String> {
+        tag(name)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("no valid <{name}>"))
+    };
+    if num("BlockSize")? != BLOCK {
+        return Err(format!(
+            "block size {} (haimg reads {BLOCK})",
+            num("BlockSize")?
+        ));
+    }
+    let size = num("ImageSize")?;
+    let sum = tag("BmapFileChecksum").ok_or("no <BmapFileChecksum>")?;
+    let zeroed = text.replacen(sum, &"0".repeat(sum.len()), 1);
+    if hex::encode(Sha256::digest(zeroed.as_bytes())) != sum {
+        return Err("its BmapFileChecksum does not match: the file is damaged".into());
+    }
+    let mut ranges = Vec::new();
+    for part in text.split("<Range").skip(1) {
+        let chksum = part
+            .split("chksum=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .ok_or("a <Range> without chksum")?;
+        let span = part
+            .split('>')
+            .nth(1)
+            .and_then(|r| r.split('<').next())
+            .map(str::trim)
+            .ok_or("a <Range> without blocks")?;
+        let (a, b) = span.split_once('-').unwrap_or((span, span));
+        let (first, last) = match (a.trim().parse::<u64>(), b.trim().parse::<u64>()) {
+            (Ok(f), Ok(l)) if f <= l && l * BLOCK < size + BLOCK => (f, l),
+            _ => return Err(format!("a bad <Range>: {span}")),
+        };
+        ranges.push(Range {
+            first,
+            last,
+            sha256: chksum.to_string(),
+        });
+    }
+    Ok(Scan {
+        size,
+        sha256: String::new(),
+        ranges,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +237,9 @@ mod tests {
             .expect("checksum");
         let zeroed = x.replacen(sum, &"0".repeat(64), 1);
         assert_eq!(sum, hex::encode(Sha256::digest(zeroed.as_bytes())));
+        let back = parse(&x).expect("parse");
+        assert_eq!((back.size, &back.ranges), (s.size, &s.ranges));
+        let damaged = x.replacen("<Range chksum=\"", "<Range chksum=\"f", 1);
+        assert!(parse(&damaged).expect_err("damaged").contains("damaged"));
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod bmap;
 mod compress;
+pub mod imager;
 
 pub use compress::Format;
 

@@ -67,6 +67,16 @@ pub enum Role {
     Agent,
 }
 
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Bootstrap => "bootstrap",
+            Role::Server => "server",
+            Role::Agent => "agent",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ClusterPlan {
     pub name: String,

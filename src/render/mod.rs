@@ -4,6 +4,7 @@
 
 mod cloudinit;
 mod k3s;
+mod manifest;
 mod rpi;
 mod shell;
 mod units;
@@ -17,6 +18,7 @@ use crate::secrets::Secret;
 use crate::source::PayloadFile;
 
 pub use crate::tree::{Entry, Files, file};
+pub use manifest::{FORMAT as MANIFEST_FORMAT, MANIFEST_BOOT_PATH};
 pub use shell::sh_quote;
 
 /// Everything a node needs beyond its base OS.
@@ -110,6 +112,11 @@ pub fn render(
         root.insert("etc/haimg/payload.sha256".into(), file(0o644, manifest));
     }
 
+    out.boot.insert(
+        MANIFEST_BOOT_PATH.into(),
+        file(0o644, manifest::json(cluster, node, payload)),
+    );
+    let root = &mut out.root;
     root.insert(
         "etc/hostname".into(),
         file(0o644, format!("{}\n", node.hostname)),

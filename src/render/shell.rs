@@ -13,11 +13,7 @@ pub fn sh_quote(s: &str) -> String {
 
 /// `/etc/haimg/node.env`.
 pub fn node_env(cluster: &ClusterPlan, node: &NodePlan) -> String {
-    let role = match node.role {
-        Role::Bootstrap => "bootstrap",
-        Role::Server => "server",
-        Role::Agent => "agent",
-    };
+    let role = node.role.as_str();
     let data = match node.storage.data {
         DataMode::Rest => "rest",
         DataMode::Device => "device",
