@@ -218,7 +218,9 @@ pub fn write(job: &mut Job, dev: &File, dev_size: u64, quiet: bool) -> anyhow::R
             h.update(&buf[..k]);
             // The first MiB waits in memory: it goes last.
             let split = head_len.saturating_sub(at).min(k as u64) as usize;
-            head[at as usize..at as usize + split].copy_from_slice(&buf[..split]);
+            if split > 0 {
+                head[at as usize..at as usize + split].copy_from_slice(&buf[..split]);
+            }
             if split < k {
                 dev.write_all_at(&buf[split..k], at + split as u64)?;
             }
