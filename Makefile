@@ -76,6 +76,7 @@ example-render: build
 bench: deps build
 	bench/image.sh
 	bench/stream.sh
+	bench/flash.sh
 
 clean:
 	$(CARGO) clean

@@ -281,6 +281,23 @@ pub fn device_len(file: &std::fs::File) -> io::Result<u64> {
     Ok(len)
 }
 
+/// `io::copy` with 1 MiB reads: encoders and hashers pay per call, and
+/// io::copy's 8 KiB buffer made the xz stage 7 % slower than `xz -T0`.
+pub fn copy_big<R: Read + ?Sized, W: Write + ?Sized>(r: &mut R, w: &mut W) -> io::Result<u64> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = match r.read(&mut buf) {
+            Ok(0) => return Ok(n),
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..k])?;
+        n += k as u64;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

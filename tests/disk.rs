@@ -190,9 +190,20 @@ fn rpi4_image_passes_independent_checks() {
         .map(|e| e.expect("e").file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["SHA256SUMS", "a.img", "a.img.bmap", "a.img.sha256"]);
+    // A Pi image also gets the Raspberry Pi Imager repository and its icon.
+    assert_eq!(
+        names,
+        [
+            "SHA256SUMS",
+            "a.img",
+            "a.img.bmap",
+            "a.img.sha256",
+            "haimg-icon.svg",
+            "imager.json"
+        ]
+    );
     // Every output is listed and checks out, by sha256sum itself.
-    assert_eq!(common::image::sums_ok(&tmp.path().join("out")), 3);
+    assert_eq!(common::image::sums_ok(&tmp.path().join("out")), 5);
     // Debian's bmaptool accepts the block map and reproduces the image.
     let flashed = tmp.path().join("flashed.img");
     let o = sh(

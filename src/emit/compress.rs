@@ -48,13 +48,13 @@ pub fn write(
                 .encoder()
                 .map_err(io::Error::other)?;
             let mut enc = liblzma::write::XzEncoder::new_stream(sink, stream);
-            io::copy(&mut reader, &mut enc)?;
+            crate::io::copy_big(&mut reader, &mut enc)?;
             enc.finish()?
         }
         Format::Zst => {
             let mut enc = zstd::stream::Encoder::new(sink, 3)?;
             enc.multithread(threads())?;
-            io::copy(&mut reader, &mut enc)?;
+            crate::io::copy_big(&mut reader, &mut enc)?;
             enc.finish()?
         }
     };

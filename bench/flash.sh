@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# make bench, P5: writing a sparse 4 GiB image (600 MiB of data) to a loop
+# device — haimg flash (block map, read-back verify) vs `dd bs=4M
+# conv=fsync` followed by a read-back `cmp`, and vs `bmaptool copy` (which
+# checks every range's sha256) — plus `haimg build --compress xz` against
+# `xz -T0` of the same image. Ratios in one run; not a test. Needs root.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+haimg=${HAIMG:-$here/target/release/haimg}
+work=${BENCH_DIR:-/var/tmp/haimg-bench}/flash
+mkdir -p "$work" && cd "$work"
+
+if [ ! -s bench.img.bmap ]; then
+  rm -f bench.img && truncate -s 4G bench.img
+  printf 'label: dos\nstart=16384, size=1048576, type=c\nstart=1064960, type=83\n' | sfdisk -q bench.img
+  # Data where a real image has it: boot files, then root's files spread out.
+  for at in 8 600 1100 1700 2300 2900; do
+    head -c 100M /dev/urandom | dd of=bench.img bs=1M seek="$at" conv=notrunc,sparse status=none
+  done
+  bmaptool -q create -o bench.img.bmap bench.img
+fi
+rm -f disk.raw && truncate -s 4G disk.raw
+dev=$(losetup -f --show disk.raw)
+trap 'losetup -d "$dev"; rm -f disk.raw' EXIT
+
+secs() { /usr/bin/time -f %e "$@" 2>&1 >/dev/null | tail -n 1; }
+cold() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+
+cold; h=$(secs "$haimg" flash bench.img "$dev" --yes --force -q)
+cold; d=$(secs sh -c "dd if=bench.img of=$dev bs=4M conv=fsync status=none && echo 3 > /proc/sys/vm/drop_caches && cmp -n 4294967296 bench.img $dev")
+cold; b=$(secs bmaptool -q copy --bmap bench.img.bmap bench.img "$dev")
+
+# Compression: haimg's xz stage (build with minus without --compress xz)
+# against xz -T0 -6 of the image it wrote.
+node=$work/node && rm -rf "$node" && mkdir -p "$node" && cd "$node"
+python3 "$here/tests/tools/mkrootfs.py" rootfs.tar --kind uefi --big 300 > /dev/null
+printf 'name = "b"\ntailnet = "b.ts.net"\nnodes = ["n.toml"]\n[[server]]\nname = "n"\nbootstrap = true\n[tailscale]\ntags = ["tag:k3s"]\n' > cluster.toml
+printf 'cluster = "cluster.toml"\nhostname = "n"\nprofile = "x86_64-uefi"\n[base]\nkind = "rootfs"\nurl = "%s"\n' "$node/rootfs.tar" > n.toml
+export HAIMG_K3S_TOKEN=benchbenchbenchbench HAIMG_TAILSCALE_AUTHKEY=benchbenchbenchbench
+plain=$(secs "$haimg" build n.toml --out o1 -q)
+withxz=$(secs "$haimg" build n.toml --out o2 -q --compress xz)
+px=$(secs xz -T0 -6 -k -c o1/n.img)
+cd "$work"
+
+echo
+echo "P5: a sparse 4 GiB image, 600 MiB of data, to a loop device ($(nproc) cores)"
+printf '%-44s %8s s\n' "haimg flash (bmap, read-back verify)" "$h" "dd bs=4M conv=fsync + cmp read-back" "$d" "bmaptool copy (sha256 checked)" "$b"
+awk -v h="$h" -v d="$d" -v b="$b" 'BEGIN{
+  printf "%-44s %8.2fx (target >= 3)\n", "dd+cmp time / haimg time", d/h
+  printf "%-44s %8.2fx (target <= 1.1)\n", "haimg time / bmaptool time", h/b }'
+echo
+printf '%-44s %8s s\n' "haimg build" "$plain" "haimg build --compress xz" "$withxz" "xz -T0 -6 of that image" "$px"
+awk -v a="$plain" -v b="$withxz" -v x="$px" 'BEGIN{
+  printf "%-44s %8.2fx (target <= 1.0)\n", "haimg xz stage / xz -T0", (b-a)/x }'
