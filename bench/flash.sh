@@ -31,7 +31,8 @@ cold; d=$(secs sh -c "dd if=bench.img of=$dev bs=4M conv=fsync status=none && ec
 cold; b=$(secs bmaptool -q copy --bmap bench.img.bmap bench.img "$dev")
 
 # Compression: haimg's xz stage (build with minus without --compress xz)
-# against xz -T0 -6 of the image it wrote.
+# against xz -T0 -6 of the image it wrote, writing its output to a file and
+# syncing it as haimg does.
 node=$work/node && rm -rf "$node" && mkdir -p "$node" && cd "$node"
 python3 "$here/tests/tools/mkrootfs.py" rootfs.tar --kind uefi --big 300 > /dev/null
 printf 'name = "b"\ntailnet = "b.ts.net"\nnodes = ["n.toml"]\n[[server]]\nname = "n"\nbootstrap = true\n[tailscale]\ntags = ["tag:k3s"]\n' > cluster.toml
@@ -39,7 +40,7 @@ printf 'cluster = "cluster.toml"\nhostname = "n"\nprofile = "x86_64-uefi"\n[base
 export HAIMG_K3S_TOKEN=benchbenchbenchbench HAIMG_TAILSCALE_AUTHKEY=benchbenchbenchbench
 plain=$(secs "$haimg" build n.toml --out o1 -q)
 withxz=$(secs "$haimg" build n.toml --out o2 -q --compress xz)
-px=$(secs xz -T0 -6 -k -c o1/n.img)
+px=$(secs sh -c 'xz -T0 -6 -c o1/n.img > peer.xz && sync peer.xz')
 cd "$work"
 
 echo

@@ -6,6 +6,8 @@
 //! image. The disk is opened with O_EXCL, which the kernel refuses while
 //! anything has it claimed.
 
+#[cfg(test)]
+mod tests;
 mod write;
 
 use std::io::{BufRead, IsTerminal, Write as _};
@@ -126,13 +128,7 @@ pub fn run(a: &FlashArgs) -> Result<()> {
             }
         })?;
     let _wipe = crate::cleanup::WipeGuard::new(&a.device);
-    let result = write::write(&mut job, &dev, disk.size, a.quiet).and_then(|sums| {
-        if a.no_verify {
-            Ok(())
-        } else {
-            write::verify(&job, &dev, &sums, a.quiet)
-        }
-    });
+    let result = write::write(&mut job, &dev, disk.size, !a.no_verify, a.quiet);
     if let Err(e) = result {
         // Never leave a half-written or unverified disk that looks bootable.
         crate::cleanup::wipe_head(&a.device);

@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use sha2::{Digest, Sha256};
 
@@ -192,28 +193,108 @@ fn zero(dev: &File, at: u64, len: u64) -> io::Result<()> {
     dev.write_all_at(&vec![0u8; len as usize], at)
 }
 
-/// Write the job to `dev` (a disk of `dev_size` bytes); return the sha256 of
-/// each span as written.
-pub fn write(job: &mut Job, dev: &File, dev_size: u64, quiet: bool) -> anyhow::Result<Vec<String>> {
+/// One chunk as written, kept until it has been read back.
+pub(super) struct Chunk {
+    pub at: u64,
+    pub data: Vec<u8>,
+}
+
+/// Bytes written between two syncs that hand chunks to the verifier. At
+/// most about three batches are in memory (one filling, one queued, one
+/// being read back).
+const BATCH: u64 = 32 << 20;
+
+/// Write the job to `dev` (a disk of `dev_size` bytes). With `verify`, a
+/// second thread reads every range back past the page cache while the
+/// writing goes on (each batch synced first), and compares it with the
+/// bytes written; the first MiB is checked last, after it is written.
+pub fn write(
+    job: &mut Job,
+    dev: &File,
+    dev_size: u64,
+    verify: bool,
+    quiet: bool,
+) -> anyhow::Result<()> {
     let head_len = (WIPE_LEN as u64).min(job.size);
     zero(dev, 0, head_len)?;
     if dev_size > 2 * WIPE_LEN as u64 {
         zero(dev, dev_size - WIPE_LEN as u64, WIPE_LEN as u64)?;
     }
     dev.sync_all()?;
+    let label = if verify {
+        "writing+verifying"
+    } else {
+        "writing"
+    };
+    let bar = Progress::bytes(quiet, job.mapped(), label);
+    let mut head = vec![0u8; head_len as usize];
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let (tx, rx) = mpsc::sync_channel::<Vec<Chunk>>(1);
+        let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
+        let checker = verify.then(|| {
+            let bar = &bar;
+            s.spawn(move || read_back(dev, rx, free_tx, bar))
+        });
+        let sink = verify.then_some((tx, free_rx));
+        let wrote = write_spans(job, dev, &mut head, sink, &bar);
+        // The writer's sender is gone now: the verifier drains and ends.
+        let checked = checker.map_or(Ok(()), |h| {
+            h.join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the verifying thread failed")))
+        });
+        wrote.and(checked)
+    })?;
+    bar.finish();
+    dev.sync_all()?;
+    let table = (BLOCK as usize).min(head.len());
+    dev.write_all_at(&head[table..], table as u64)?;
+    dev.sync_all()?;
+    dev.write_all_at(&head[..table], 0)?;
+    dev.sync_all()?;
+    if verify {
+        let data = std::mem::take(&mut head);
+        let (tx, rx) = mpsc::sync_channel(1);
+        let (free_tx, _free) = mpsc::channel();
+        tx.send(vec![Chunk { at: 0, data }])?;
+        drop(tx);
+        read_back(dev, rx, free_tx, &Progress::bytes(true, 0, ""))?;
+    }
+    Ok(())
+}
+
+/// The verifier's ends: written chunks go out, emptied buffers come back.
+type Verifier = (mpsc::SyncSender<Vec<Chunk>>, mpsc::Receiver<Vec<u8>>);
+
+/// Write every span but the first MiB (kept in `head`); check each span
+/// against its block map's sha256; hand what was written, synced, to the
+/// verifier when there is one.
+fn write_spans(
+    job: &mut Job,
+    dev: &File,
+    head: &mut [u8],
+    sink: Option<Verifier>,
+    bar: &Progress,
+) -> anyhow::Result<()> {
     let pause_at: Option<u64> = std::env::var("HAIMG_TEST_FLASH_PAUSE_AT")
         .ok()
         .and_then(|v| v.parse().ok());
-    let bar = Progress::bytes(quiet, job.mapped(), "writing");
-    let mut head = vec![0u8; head_len as usize];
+    let head_len = head.len() as u64;
     let mut buf = vec![0u8; CHUNK];
-    let (mut done, mut sums) = (0u64, Vec::new());
+    let (mut done, mut batch, mut batch_len) = (0u64, Vec::<Chunk>::new(), 0u64);
+    let hand_over = |batch: &mut Vec<Chunk>, tx: &mpsc::SyncSender<Vec<Chunk>>| {
+        dev.sync_data()?;
+        tx.send(std::mem::take(batch))
+            .map_err(|_| anyhow::anyhow!("the verifier stopped"))
+    };
     for i in 0..job.spans.len() {
         let (start, end) = (job.spans[i].start, job.spans[i].end);
         let mut h = Sha256::new();
         let mut at = start;
         while at < end {
             let k = ((end - at) as usize).min(CHUNK);
+            if let Some((_, free)) = &sink {
+                buf = free.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
+            }
             job.read_at(&mut buf[..k], at)?;
             h.update(&buf[..k]);
             // The first MiB waits in memory: it goes last.
@@ -222,62 +303,81 @@ pub fn write(job: &mut Job, dev: &File, dev_size: u64, quiet: bool) -> anyhow::R
                 head[at as usize..at as usize + split].copy_from_slice(&buf[..split]);
             }
             if split < k {
-                dev.write_all_at(&buf[split..k], at + split as u64)?;
+                let to = at + split as u64;
+                dev.write_all_at(&buf[split..k], to)?;
+                if let Some((tx, _)) = &sink {
+                    let mut data = std::mem::take(&mut buf);
+                    data.truncate(k);
+                    data.drain(..split);
+                    batch_len += data.len() as u64;
+                    batch.push(Chunk { at: to, data });
+                    if batch_len >= BATCH {
+                        hand_over(&mut batch, tx)?;
+                        batch_len = 0;
+                    }
+                }
             }
             at += k as u64;
             done += k as u64;
-            bar.set(done);
+            if sink.is_none() {
+                bar.set(done);
+            }
             if pause_at.is_some_and(|p| done >= p) {
                 eprintln!("haimg: test pause");
                 std::thread::sleep(std::time::Duration::from_secs(60));
             }
         }
-        let sum = hex::encode(h.finalize());
         if let Some(want) = &job.spans[i].expect
-            && *want != sum
+            && *want != hex::encode(h.finalize())
         {
             anyhow::bail!(
                 "the image does not match its block map at bytes {start}..{end} (a damaged image or the map of another one)"
             );
         }
-        sums.push(sum);
     }
-    bar.finish();
-    dev.sync_all()?;
-    let table = (BLOCK as usize).min(head.len());
-    dev.write_all_at(&head[table..], table as u64)?;
-    dev.sync_all()?;
-    dev.write_all_at(&head[..table], 0)?;
-    dev.sync_all()?;
-    Ok(sums)
+    if let Some((tx, _)) = &sink
+        && !batch.is_empty()
+    {
+        hand_over(&mut batch, tx)?;
+    }
+    Ok(())
 }
 
-/// Read every span back from the disk (past the page cache) and compare.
-pub fn verify(job: &Job, dev: &File, sums: &[String], quiet: bool) -> anyhow::Result<()> {
+/// Read each chunk back from the disk, dropping the disk's cached pages
+/// first so that the bytes come from the device, and compare.
+pub(super) fn read_back(
+    dev: &File,
+    rx: mpsc::Receiver<Vec<Chunk>>,
+    free: mpsc::Sender<Vec<u8>>,
+    bar: &Progress,
+) -> anyhow::Result<()> {
     use rustix::fs::{Advice, fadvise};
-    fadvise(dev, 0, None, Advice::DontNeed)?;
-    let bar = Progress::bytes(quiet, job.mapped(), "verifying");
-    let mut buf = vec![0u8; CHUNK];
+    let mut got = vec![0u8; CHUNK.max(WIPE_LEN)];
     let mut done = 0u64;
-    for (s, want) in job.spans.iter().zip(sums) {
-        let mut h = Sha256::new();
-        let mut at = s.start;
-        while at < s.end {
-            let k = ((s.end - at) as usize).min(CHUNK);
-            dev.read_exact_at(&mut buf[..k], at)?;
-            h.update(&buf[..k]);
-            at += k as u64;
-            done += k as u64;
+    for batch in rx {
+        for c in batch {
+            let n = c.data.len();
+            fadvise(
+                dev,
+                c.at,
+                std::num::NonZeroU64::new(n as u64),
+                Advice::DontNeed,
+            )?;
+            dev.read_exact_at(&mut got[..n], c.at)?;
+            if got[..n] != c.data[..] {
+                anyhow::bail!(
+                    "verification failed: bytes {}..{} read back differ from what was written (a failing disk or reader?)",
+                    c.at,
+                    c.at + n as u64
+                );
+            }
+            done += n as u64;
             bar.set(done);
-        }
-        if hex::encode(h.finalize()) != *want {
-            anyhow::bail!(
-                "verification failed: bytes {}..{} read back differ from what was written (a failing disk or reader?)",
-                s.start,
-                s.end
-            );
+            let mut data = c.data;
+            data.resize(CHUNK, 0);
+            // The writer may have finished; a buffer nobody takes is dropped.
+            let _ = free.send(data);
         }
     }
-    bar.finish();
     Ok(())
 }
