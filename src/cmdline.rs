@@ -34,6 +34,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Write an image to a disk: only its data, verified, refusing disks in use
     Flash(FlashArgs),
+    /// Write a bootloader-update SD card's files that set a Pi's boot order (USB/NVMe first)
+    Eeprom(EepromArgs),
     /// Manage the cluster's secrets
     Secrets {
         #[command(subcommand)]
@@ -92,6 +94,36 @@ pub struct FlashArgs {
     /// No progress bar
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+pub enum Board {
+    /// Raspberry Pi 4, 400, CM4 (BCM2711)
+    Rpi4,
+    /// Raspberry Pi 5, 500, CM5 (BCM2712)
+    Rpi5,
+}
+
+#[derive(Args)]
+pub struct EepromArgs {
+    #[arg(long, value_enum)]
+    pub board: Board,
+    /// Boot modes, first tried first: sd, usb, nvme, network, http, rpiboot
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub boot_order: Vec<String>,
+    /// Folder to write the SD card's files to
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Take pieeprom(-DATE).bin and recovery.bin from this folder (an
+    /// rpi-eeprom checkout's firmware-2712/default, say) instead of the
+    /// pinned release files
+    #[arg(long)]
+    pub firmware: Option<PathBuf>,
+    /// Replace a non-empty output folder
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub fetch: FetchOpts,
 }
 
 /// Where artifacts come from and go: shared by every command that fetches.

@@ -1,6 +1,7 @@
 //! The commands: one module each, over a loaded cluster they share.
 
 mod build;
+mod eeprom;
 mod fetch;
 mod flash;
 mod forget;
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Forget(a) => forget::run(&a),
         Command::Inspect(a) => inspect::run(&a),
         Command::Flash(a) => flash::run(&a),
+        Command::Eeprom(a) => eeprom::run(&a),
         Command::Secrets {
             command: SecretsCommand::Init { cluster },
         } => secrets::init(&cluster),
@@ -93,5 +95,52 @@ impl Cluster {
                 diag::render(&self.loaded.sources, &self.warnings.items)
             );
         }
+    }
+}
+
+/// Make folder `out` as `fill` fills a temporary folder beside it, then
+/// rename it into place: a failure or a signal leaves no half folder.
+/// A non-empty `out` is replaced only with `force`.
+pub(crate) fn publish_folder(
+    out: &Path,
+    force: bool,
+    fill: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    use anyhow::Context;
+    prepare_out_dir(out, force)?;
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".haimg-out-")
+        .tempdir_in(parent)
+        .with_context(|| format!("creating a temporary folder in {}", parent.display()))?;
+    let guard = crate::cleanup::Guard::new(tmp.path());
+    fill(tmp.path())?;
+    if out.exists() {
+        std::fs::remove_dir_all(out).with_context(|| format!("removing {}", out.display()))?;
+    }
+    let kept = tmp.keep();
+    std::fs::rename(&kept, out)
+        .with_context(|| format!("moving the result to {}", out.display()))?;
+    drop(guard);
+    Ok(())
+}
+
+fn prepare_out_dir(out: &Path, force: bool) -> Result<()> {
+    match std::fs::read_dir(out) {
+        Ok(mut entries) => {
+            if entries.next().is_some() && !force {
+                anyhow::bail!(
+                    "{} exists and is not empty; use --force to replace it",
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("reading {}", out.display()))),
     }
 }

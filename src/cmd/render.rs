@@ -1,9 +1,7 @@
 //! `haimg render`: the files an image holds beyond its base, written to a
 //! folder for review — byte for byte what `build` puts in the image.
 
-use std::path::Path;
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use super::Cluster;
 use crate::cmdline::RenderArgs;
@@ -15,35 +13,20 @@ pub fn run(a: &RenderArgs) -> Result<()> {
     c.print_warnings();
     let values = c.secret_values(a.with_secrets);
     let nodes = c.selected();
-    prepare_out_dir(&a.out, a.force)?;
-    let parent = match a.out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".haimg-render-")
-        .tempdir_in(parent)
-        .with_context(|| format!("creating a temporary folder in {}", parent.display()))?;
-    let guard = crate::cleanup::Guard::new(tmp.path());
-    for node in &nodes {
-        let payload = payload(a, &c, node)?;
-        let r = crate::render::render(&c.plan, node, &values, &payload);
-        let dir = if c.loaded.selected.is_some() {
-            tmp.path().to_path_buf()
-        } else {
-            tmp.path().join(&node.hostname)
-        };
-        crate::render::write_tree(&r, &dir)
-            .with_context(|| format!("writing {}", node.hostname))?;
-    }
-    if a.out.exists() {
-        std::fs::remove_dir_all(&a.out).with_context(|| format!("removing {}", a.out.display()))?;
-    }
-    let kept = tmp.keep();
-    std::fs::rename(&kept, &a.out)
-        .with_context(|| format!("moving the result to {}", a.out.display()))?;
-    drop(guard);
+    super::publish_folder(&a.out, a.force, |dir| {
+        for node in &nodes {
+            let payload = payload(a, &c, node)?;
+            let r = crate::render::render(&c.plan, node, &values, &payload);
+            let dir = if c.loaded.selected.is_some() {
+                dir.to_path_buf()
+            } else {
+                dir.join(&node.hostname)
+            };
+            crate::render::write_tree(&r, &dir)
+                .with_context(|| format!("writing {}", node.hostname))?;
+        }
+        Ok(())
+    })?;
     let names: Vec<&str> = nodes.iter().map(|n| n.hostname.as_str()).collect();
     eprintln!(
         "rendered {} into {}{}",
@@ -79,21 +62,5 @@ fn payload(a: &RenderArgs, c: &Cluster, node: &NodePlan) -> Result<Vec<PayloadFi
             );
             Ok(Vec::new())
         }
-    }
-}
-
-fn prepare_out_dir(out: &Path, force: bool) -> Result<()> {
-    match std::fs::read_dir(out) {
-        Ok(mut entries) => {
-            if entries.next().is_some() && !force {
-                bail!(
-                    "{} exists and is not empty; use --force to replace it",
-                    out.display()
-                );
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("reading {}", out.display())),
     }
 }

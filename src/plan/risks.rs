@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use super::cluster::{server_sites, servers_span_sites};
 use super::{ClusterPlan, NodePlan, WAN_ELECTION_MS, WAN_HEARTBEAT_MS};
-use crate::config::{DataMode, Media};
+use crate::config::{BootKind, DataMode, Media};
 
 /// Single points of failure and risks, in the spirit of seed 002.
 pub fn risks(plan: &ClusterPlan) -> Vec<String> {
@@ -38,6 +38,9 @@ pub fn risks(plan: &ClusterPlan) -> Vec<String> {
         if n.etcd_voter && n.profile.media == Media::Sd {
             out.push(format!("{} runs etcd from an SD card: K3s warns of etcd performance problems on SD cards, and SD cards wear out; boot it from an SSD", n.hostname));
         }
+        if let Some(w) = boot_order_warning(n) {
+            out.push(w);
+        }
         if !n.witness && n.storage.data == DataMode::None {
             out.push(format!(
                 "{} has no data disk: K3s data and volumes share the root filesystem",
@@ -58,4 +61,30 @@ pub fn risks(plan: &ClusterPlan) -> Vec<String> {
     }
     out.push("the Tailscale auth key expires (90 days at most): re-flashing a node later needs a fresh key in the auth-key file".into());
     out
+}
+
+/// A Pi booting from USB or NVMe is best served by an EEPROM BOOT_ORDER that
+/// tries that first: the factory orders try SD first (facts.md §1, read from
+/// the release images' bootconf.txt), USB boot came with the 2020-09-03
+/// bootloader, and non-HAT+ NVMe boards need PCIE_PROBE=1 (rpi-eeprom#529,
+/// documentation computers/raspberry-pi-5/pcie.adoc). haimg cannot see the
+/// board's EEPROM, so it says how to set it once.
+fn boot_order_warning(n: &NodePlan) -> Option<String> {
+    let p = &n.profile;
+    if p.boot != BootKind::Rpi || !matches!(p.media, Media::Ssd | Media::Nvme) {
+        return None;
+    }
+    let board = if p.dtbs.iter().any(|d| d.starts_with("bcm2712")) {
+        "rpi5"
+    } else {
+        "rpi4"
+    };
+    let (what, order) = match p.media {
+        Media::Nvme => ("an NVMe drive", "nvme,usb,sd"),
+        _ => ("a USB drive", "usb,sd"),
+    };
+    Some(format!(
+        "{} boots from {what}: the factory boot order tries an SD card first (Pi 4 0xf41: SD, USB; Pi 5 0xf461: SD, NVMe, USB), a Pi 4 bootloader older than 2020-09 cannot boot from USB, and a Pi 5 finds an NVMe board that is not a HAT+ only with PCIE_PROBE=1; once per board, boot it from the card made by `haimg eeprom --board {board} --boot-order {order} --out card`",
+        n.hostname
+    ))
 }
