@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
+use crate::config::BaseKind;
+use crate::disk;
 use crate::emit::{self, Built};
 use crate::plan::{ClusterPlan, NodePlan, Role};
 use crate::render::{self, SecretValues};
@@ -42,7 +44,6 @@ pub fn build(
     opts: &Options,
 ) -> Result<Built> {
     crate::disk::ext4::check_version()?;
-    let base = source::base_tarball(node, fetcher)?;
     let payload = match &opts.payload {
         Some(dir) => source::payload_from_dir(dir)?,
         None => source::payload(cluster, node, fetcher)?,
@@ -56,20 +57,43 @@ pub fn build(
     if opts.new_cluster && node.role == Role::Bootstrap {
         render::new_cluster_flag(&mut rendered);
     }
-    // Root as large as its content needs; first boot grows it.
-    let node = &crate::disk::image::sized(node, &base, &rendered);
     let name = format!("{}.img", node.hostname);
-    let out = emit::Output::create(&opts.out_dir, &name, node.layout.size)
-        .with_context(|| format!("creating a temporary image in {}", opts.out_dir.display()))?;
-    crate::disk::image::write(
-        out.file(),
-        out.path(),
-        node,
-        &base,
-        &rendered,
-        epoch(),
-        opts.quiet,
-    )?;
+    let create = |node: &NodePlan| {
+        emit::Output::create(&opts.out_dir, &name, node.layout.size)
+            .with_context(|| format!("creating a temporary image in {}", opts.out_dir.display()))
+    };
+    let out = if node.base.kind == BaseKind::Image {
+        // A copy of the vendor's image, edited in place.
+        let base = source::base_image(node, fetcher)?;
+        let base = disk::base::examine(&base, node, &rendered)?;
+        let node = &disk::edit::sized(node, &base);
+        let out = create(node)?;
+        disk::edit::write(
+            out.file(),
+            out.path(),
+            node,
+            &base,
+            &rendered,
+            epoch(),
+            opts.quiet,
+        )?;
+        out
+    } else {
+        let base = source::base_tarball(node, fetcher)?;
+        // Root as large as its content needs; first boot grows it.
+        let node = &disk::image::sized(node, &base, &rendered);
+        let out = create(node)?;
+        disk::image::write(
+            out.file(),
+            out.path(),
+            node,
+            &base,
+            &rendered,
+            epoch(),
+            opts.quiet,
+        )?;
+        out
+    };
     out.finish(opts.quiet, &opts.compress)
         .with_context(|| format!("finishing {}", opts.out_dir.join(&name).display()))
 }

@@ -18,5 +18,6 @@ pub mod plan;
 pub mod render;
 pub mod secrets;
 pub mod source;
+pub mod sparse;
 pub mod tool;
 pub mod tree;

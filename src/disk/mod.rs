@@ -1,7 +1,10 @@
 //! disk: assemble the image — partition table, ext4 root from one tar stream,
 //! FAT32 boot partition — into a sparse file ([`image::write`]).
 
+pub mod base;
 pub mod bootfiles;
+mod debugfs;
+pub mod edit;
 pub mod ext4;
 pub mod fat;
 pub mod gpt;

@@ -17,7 +17,7 @@ use crate::tree::Files;
 
 /// Root-filesystem paths that would give every node flashed from this image
 /// the same identity; each node makes its own on first boot.
-const IDENTITY: &[&str] = &[
+pub(super) const IDENTITY: &[&str] = &[
     "var/lib/dbus/machine-id",
     "var/lib/systemd/random-seed",
     "var/lib/systemd/credential.secret",

@@ -22,9 +22,20 @@ struct UserData {
     hostname: String,
     preserve_hostname: bool,
     ssh_pwauth: bool,
+    /// Root is grown by haimg's first boot, never past the profile's end
+    /// where the data partition starts: cloud-init's cc_growpart (`mode:
+    /// off`) and cc_resizefs (`resize_rootfs: false`) must not grow it to
+    /// the disk's end first (cloud-init docs, modules growpart/resizefs).
+    growpart: GrowPart,
+    resize_rootfs: bool,
     users: Vec<CiUser>,
     write_files: Vec<WriteFile>,
     runcmd: Vec<Vec<String>>,
+}
+
+#[derive(Serialize)]
+struct GrowPart {
+    mode: &'static str,
 }
 
 #[derive(Serialize)]
@@ -136,6 +147,8 @@ pub fn seed(node: &NodePlan, root: &Files) -> Files {
         hostname: node.hostname.clone(),
         preserve_hostname: false,
         ssh_pwauth: false,
+        growpart: GrowPart { mode: "off" },
+        resize_rootfs: false,
         users,
         write_files,
         runcmd,

@@ -4,11 +4,16 @@
 //! them the first upgrade would drop `root=PARTUUID=…` and the cgroup flag.
 
 use super::{Rendered, file, sh_quote};
+use crate::config::BaseKind;
 use crate::plan::NodePlan;
 
 pub fn render(node: &NodePlan, cmdline: &str, out: &mut Rendered) {
-    out.boot
-        .insert("config.txt".into(), file(0o644, config_txt(node)));
+    // An image base's config.txt names its own kernel: the disk stage keeps
+    // it and appends the profile's lines (disk::edit).
+    if node.base.kind != BaseKind::Image {
+        out.boot
+            .insert("config.txt".into(), file(0o644, config_txt(node)));
+    }
     out.boot
         .insert("cmdline.txt".into(), file(0o644, format!("{cmdline}\n")));
     out.root.insert(

@@ -7,6 +7,7 @@ pub mod checksums;
 pub mod debian;
 pub mod fetch;
 mod http;
+mod image;
 mod payload;
 pub mod unpack;
 
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::config::BaseKind;
 use crate::plan::NodePlan;
 
+pub use image::base_image;
 pub use payload::{PayloadFile, payload, payload_from_dir};
 
 #[derive(Debug, thiserror::Error)]

@@ -37,6 +37,8 @@ const TABLE: &[(&str, &str)] = &[
     ("mkswap", "util-linux"),
     ("partx", "util-linux"),
     ("mkfs.vfat", "dosfstools"),
+    ("mkfs.fat", "dosfstools"),
+    ("mke2fs", "e2fsprogs"),
     ("shellcheck", "shellcheck"),
     ("bmaptool", "bmap-tools"),
     ("openssl", "openssl"),

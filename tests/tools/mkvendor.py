@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Make a vendor-like Raspberry Pi disk image for haimg's tests, without root.
+
+  mkvendor.py OUT.img --family raspios|ubuntu [--arch arm64|amd64]
+              [--root-mib N] [--luks] [--no-tools]
+
+The layouts are the vendors': Raspberry Pi OS (pi-gen: MBR, FAT32 `bootfs`
+512 MiB at 8 MiB, ext4 `rootfs`, cmdline.txt with the firstboot init that
+grows root, userconfig.service enabled) and Ubuntu's preinstalled raspi
+image (FAT `system-boot` at 1 MiB, ext4 `writable`, a cloud-init NoCloud
+seed). Made with sfdisk, mkfs.fat, mtools and mke2fs -d — not with haimg.
+Programs are stubs with a real ELF header (the architecture is read from it).
+"""
+import argparse, io, os, subprocess, tarfile, tempfile
+
+EPOCH = 1700000000
+MIB = 1024 * 1024
+ELF_MACHINE = {"arm64": 0xB7, "amd64": 0x3E}
+
+
+def elf(arch):
+    # e_ident: ELF64, little endian, version 1; e_type EXEC; e_machine.
+    head = b"\x7fELF\x02\x01\x01" + b"\x00" * 9 + (2).to_bytes(2, "little")
+    return head + ELF_MACHINE[arch].to_bytes(2, "little") + b"\x00" * 44
+
+
+def rootfs(path, family, arch, tools):
+    def add(tf, name, data=b"", mode=0o644, kind=tarfile.REGTYPE, link=""):
+        ti = tarfile.TarInfo(name)
+        ti.type, ti.mode, ti.mtime, ti.linkname = kind, mode, EPOCH, link
+        if kind == tarfile.REGTYPE:
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+        else:
+            tf.addfile(ti)
+
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tf:
+        for d in ["etc", "etc/ssh", "etc/systemd", "etc/systemd/system",
+                  "etc/systemd/system/multi-user.target.wants", "usr", "usr/bin", "usr/sbin",
+                  "usr/lib", "usr/lib/systemd", "usr/lib/systemd/system", "var", "var/lib",
+                  "var/lib/systemd", "var/lib/dbus", "boot", "boot/firmware", "dev", "tmp"]:
+            add(tf, d, kind=tarfile.DIRTYPE, mode=0o755)
+        add(tf, "bin", kind=tarfile.SYMTYPE, link="usr/bin", mode=0o777)
+        add(tf, "sbin", kind=tarfile.SYMTYPE, link="usr/sbin", mode=0o777)
+        add(tf, "usr/bin/env", elf(arch) + b"coreutils env stub", mode=0o755)
+        osr = b'ID=debian\nVERSION_CODENAME=bookworm\n' if family == "raspios" else b'ID=ubuntu\nVERSION_ID="24.04"\n'
+        add(tf, "usr/lib/os-release", osr)
+        add(tf, "etc/os-release", kind=tarfile.SYMTYPE, link="../usr/lib/os-release", mode=0o777)
+        add(tf, "etc/machine-id", b"0123456789abcdef0123456789abcdef\n", mode=0o444)
+        add(tf, "var/lib/dbus/machine-id", b"0123456789abcdef0123456789abcdef\n", mode=0o444)
+        add(tf, "var/lib/systemd/random-seed", b"seed", mode=0o600)
+        add(tf, "etc/hostname", b"raspberrypi\n" if family == "raspios" else b"ubuntu\n")
+        add(tf, "etc/fstab", b"PARTUUID=abcd1234-01 /boot/firmware vfat defaults 0 2\n"
+                             b"PARTUUID=abcd1234-02 / ext4 defaults,noatime 0 1\n")
+        for k in ["rsa", "ecdsa", "ed25519"]:
+            add(tf, "etc/ssh/ssh_host_%s_key" % k, b"VENDOR PRIVATE KEY\n", mode=0o600)
+            add(tf, "etc/ssh/ssh_host_%s_key.pub" % k, b"ssh-%s VENDOR\n" % k.encode())
+        add(tf, "usr/lib/systemd/systemd-timesyncd", elf(arch), mode=0o755)
+        if tools:
+            for t in ["sfdisk", "partx", "blockdev", "resize2fs", "mkfs.ext4", "blkid"]:
+                add(tf, "usr/sbin/" + t, elf(arch), mode=0o755)
+            for t in ["findmnt", "lsblk"]:
+                add(tf, "usr/bin/" + t, elf(arch), mode=0o755)
+        if family == "raspios":
+            add(tf, "etc/rpi-issue", b"Raspberry Pi reference 2025-05-13\n")
+            add(tf, "usr/lib/systemd/system/userconfig.service",
+                b"[Unit]\nDescription=User configuration dialog\n[Service]\nExecStart=/usr/lib/userconf-pi/userconf-service\n")
+            add(tf, "etc/systemd/system/multi-user.target.wants/userconfig.service",
+                kind=tarfile.SYMTYPE, link="/usr/lib/systemd/system/userconfig.service", mode=0o777)
+        else:
+            add(tf, "etc/cloud", kind=tarfile.DIRTYPE, mode=0o755)
+            add(tf, "etc/cloud/cloud.cfg", b"datasource_list: [NoCloud]\n")
+
+
+def boot_files(family):
+    files = {
+        "start4.elf": b"firmware start4.elf" * 200,
+        "fixup4.dat": b"firmware fixup4.dat" * 50,
+        "bcm2711-rpi-4-b.dtb": b"dtb bcm2711-rpi-4-b",
+        "bcm2712-rpi-5-b.dtb": b"dtb bcm2712-rpi-5-b",
+        "overlays/vc4-kms-v3d.dtbo": b"overlay vc4-kms-v3d",
+        "overlays/README": b"overlays readme",
+    }
+    if family == "raspios":
+        files["kernel8.img"] = b"raspios kernel8" * 4000
+        files["initramfs8"] = b"raspios initramfs8" * 2000
+        files["config.txt"] = (b"# For more options and information see\n# http://rptl.io/configtxt\n"
+                               b"dtparam=audio=on\ncamera_auto_detect=1\ndisplay_auto_detect=1\n"
+                               b"auto_initramfs=1\ndtoverlay=vc4-kms-v3d\nmax_framebuffers=2\n"
+                               b"arm_64bit=1\n\n[cm4]\notg_mode=1\n\n[cm5]\ndtoverlay=dwc2,dr_mode=host\n")
+        files["cmdline.txt"] = (b"console=serial0,115200 console=tty1 root=PARTUUID=abcd1234-02 rootfstype=ext4 "
+                                b"fsck.repair=yes rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot\n")
+        files["issue.txt"] = b"Raspberry Pi reference 2025-05-13\n"
+    else:
+        files["vmlinuz"] = b"ubuntu kernel" * 4000
+        files["initrd.img"] = b"ubuntu initrd" * 2000
+        files["config.txt"] = (b"[all]\nkernel=vmlinuz\ncmdline=cmdline.txt\ninitramfs initrd.img followkernel\n"
+                               b"\n[pi4]\nmax_framebuffers=2\narm_boost=1\n\n[all]\ndtparam=audio=on\n")
+        files["cmdline.txt"] = b"console=serial0,115200 multipath=off dwc_otg.lpm_enable=0 console=tty1 root=LABEL=writable rootfstype=ext4 rootwait fixrtc\n"
+        files["user-data"] = b"#cloud-config\nchpasswd:\n  expire: true\n  users:\n  - {name: ubuntu, password: ubuntu, type: text}\nssh_pwauth: true\n"
+        files["meta-data"] = b"instance-id: ubuntu-vendor\n"
+        files["network-config"] = b"version: 2\nethernets:\n  eth0:\n    dhcp4: true\n    optional: true\n"
+    return files
+
+
+def run(*cmd, **kw):
+    subprocess.run(cmd, check=True, **kw)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--family", choices=["raspios", "ubuntu"], default="raspios")
+    ap.add_argument("--arch", choices=["arm64", "amd64"], default="arm64")
+    ap.add_argument("--root-mib", type=int, default=200)
+    ap.add_argument("--luks", action="store_true", help="a LUKS header where root should be")
+    ap.add_argument("--no-tools", action="store_true", help="no sfdisk/resize2fs/... in root")
+    a = ap.parse_args()
+
+    boot_start, boot_mib, label, root_label = (
+        (8, 512, "bootfs", "rootfs") if a.family == "raspios" else (1, 512, "system-boot", "writable"))
+    root_start = boot_start + boot_mib
+    total = root_start + a.root_mib
+    if os.path.exists(a.out):
+        os.unlink(a.out)
+    with open(a.out, "wb") as f:
+        f.truncate(total * MIB)
+    table = "label: dos\nlabel-id: 0xabcd1234\nstart=%d, size=%d, type=c\nstart=%d, size=%d, type=83\n" % (
+        boot_start * 2048, boot_mib * 2048, root_start * 2048, a.root_mib * 2048)
+    run("sfdisk", "-q", a.out, input=table.encode())
+    run("mkfs.fat", "-F", "32", "-n", label.upper(), "-i", "ABCD1234", "--offset", str(boot_start * 2048),
+        a.out, str(boot_mib * 1024), stdout=subprocess.DEVNULL)
+    img = "%s@@%d" % (a.out, boot_start * MIB)
+    with tempfile.TemporaryDirectory() as d:
+        for name, data in sorted(boot_files(a.family).items()):
+            p = os.path.join(d, name)
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            with open(p, "wb") as f:
+                f.write(data)
+        run("mcopy", "-s", "-i", img, *[os.path.join(d, n) for n in sorted(os.listdir(d))], "::/")
+        tar = os.path.join(d, "root.tar")
+        rootfs(tar, a.family, a.arch, not a.no_tools)
+        if a.luks:
+            with open(a.out, "r+b") as f:
+                f.seek(root_start * MIB)
+                f.write(b"LUKS\xba\xbe\x00\x01" + b"\x00" * 4088)
+        else:
+            env = dict(os.environ, E2FSPROGS_FAKE_TIME=str(EPOCH))
+            run("mke2fs", "-q", "-t", "ext4", "-L", root_label, "-E", "offset=%d" % (root_start * MIB),
+                "-d", tar, a.out, "%dM" % a.root_mib, env=env)
+
+
+if __name__ == "__main__":
+    main()
