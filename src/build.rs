@@ -65,7 +65,7 @@ pub fn build(
     let out = if node.base.kind == BaseKind::Image {
         // A copy of the vendor's image, edited in place.
         let base = source::base_image(node, fetcher)?;
-        let base = disk::base::examine(&base, node, &rendered)?;
+        let base = disk::base::examine(&base, node, &rendered, opts.quiet)?;
         let node = &disk::edit::sized(node, &base);
         let out = create(node)?;
         disk::edit::write(

@@ -150,7 +150,20 @@ fn raspios_image_becomes_a_node_image() {
     );
     let xz = d.path().join("raspios.img.xz");
     setup(d.path(), "rpi4", "raspios.img.xz", Some(&sha256(&xz)));
-    ok(&build(d.path(), "out", &[]), "haimg build");
+    let o = haimg()
+        .args(["build", "a.toml", "--out", "out"])
+        .env("SOURCE_DATE_EPOCH", "1704067200")
+        .env("HAIMG_CACHE", d.path().join("cache"))
+        .current_dir(d.path())
+        .output()
+        .expect("haimg");
+    ok(&o, "haimg build");
+    // Raspberry Pi OS Lite has no storage clients: said, not refused.
+    assert!(
+        stderr(&o).contains("the base image lacks open-iscsi, nfs-common"),
+        "{}",
+        stderr(&o)
+    );
     let img = d.path().join("out/a.img");
 
     // The base's partitions where they were, under the node's own disk id.
@@ -337,6 +350,12 @@ fn bad_bases_fail_clearly_and_leave_nothing() {
     refused(p, "luks.img", "crypto_LUKS");
     vendor(p, "bare.img", &["--no-tools"]);
     refused(p, "bare.img", "lacks sfdisk");
+    vendor(p, "nocurl.img", &["--drop-package", "curl"]);
+    refused(
+        p,
+        "nocurl.img",
+        "lacks packages haimg's first boot needs: curl (",
+    );
     let broken = vendor(p, "broken.img", &[]);
     ok(
         &sh(

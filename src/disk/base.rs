@@ -13,7 +13,7 @@ use super::{DiskError, probe};
 use crate::config::{Arch, BootKind};
 use crate::plan::NodePlan;
 use crate::plan::layout::MIB;
-use crate::plan::packages::TIME_DAEMONS;
+use crate::plan::packages::{self, TIME_DAEMONS};
 use crate::render::Rendered;
 
 /// What the base image holds, as the edit needs it.
@@ -46,7 +46,12 @@ fn bad(base: &Path, why: impl std::fmt::Display) -> DiskError {
     DiskError::Tool(format!("base image {}: {why}", base.display()))
 }
 
-pub fn examine(path: &Path, node: &NodePlan, rendered: &Rendered) -> Result<BaseImage, DiskError> {
+pub fn examine(
+    path: &Path,
+    node: &NodePlan,
+    rendered: &Rendered,
+    quiet: bool,
+) -> Result<BaseImage, DiskError> {
     let file = File::open(path).map_err(|e| DiskError::io(&path.display().to_string(), e))?;
     let len = file
         .metadata()
@@ -123,6 +128,7 @@ pub fn examine(path: &Path, node: &NodePlan, rendered: &Rendered) -> Result<Base
     };
     check_arch(&ext4, node.profile.arch, path)?;
     check_tools(&ext4, path)?;
+    check_packages(&ext4, path, quiet)?;
     check_room(&ext4, path, rendered)?;
     let boot_label = boot
         .fs
@@ -216,6 +222,46 @@ fn check_tools(ext4: &Ext4<'_>, path: &Path) -> Result<(), DiskError> {
     }
     if !TIME_DAEMONS.iter().any(|t| has(t)) {
         return Err(DiskError::NoTimeDaemon(TIME_DAEMONS.join(", ")));
+    }
+    Ok(())
+}
+
+/// The base's installed packages (its dpkg status) against what haimg's
+/// first boot runs; a base without dpkg is judged by its files alone.
+fn check_packages(ext4: &Ext4<'_>, path: &Path, quiet: bool) -> Result<(), DiskError> {
+    let Some(status) = ext4.read("var/lib/dpkg/status")? else {
+        return Ok(());
+    };
+    let status = String::from_utf8_lossy(&status);
+    let installed: BTreeSet<&str> = status
+        .split("\n\n")
+        .filter(|stanza| stanza.lines().any(|l| l == "Status: install ok installed"))
+        .filter_map(|stanza| stanza.lines().find_map(|l| l.strip_prefix("Package: ")))
+        .collect();
+    let missing: Vec<String> = packages::image_required()
+        .iter()
+        .filter(|r| !installed.contains(r.package))
+        .map(|r| format!("{} ({})", r.package, r.why))
+        .collect();
+    if !missing.is_empty() {
+        return Err(bad(
+            path,
+            format!(
+                "it lacks packages haimg's first boot needs: {}",
+                missing.join("; ")
+            ),
+        ));
+    }
+    let absent: Vec<&str> = packages::IMAGE_WANTED
+        .iter()
+        .copied()
+        .filter(|p| !installed.contains(p))
+        .collect();
+    if !absent.is_empty() && !quiet {
+        eprintln!(
+            "haimg: warning: the base image lacks {}: Longhorn volumes need them on every node that holds a replica",
+            absent.join(", ")
+        );
     }
     Ok(())
 }

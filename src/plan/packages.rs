@@ -94,6 +94,25 @@ pub const TIME_DAEMONS: &[&str] = &[
     "usr/sbin/ntpd",
 ];
 
+/// What an `image` base must hold of [`COMMON`]: its own boot chain and
+/// networking stand in for the initramfs and resolver packages, and only the
+/// application stack needs the storage clients (a warning, see
+/// [`IMAGE_WANTED`]).
+pub fn image_required() -> Vec<Required> {
+    COMMON
+        .iter()
+        .filter(|r| {
+            !matches!(r.package, "initramfs-tools" | "systemd-resolved")
+                && !IMAGE_WANTED.contains(&r.package)
+        })
+        .copied()
+        .collect()
+}
+
+/// Packages an `image` base is warned about, not refused for: Raspberry Pi
+/// OS Lite ships without them and first boot does not need them.
+pub const IMAGE_WANTED: &[&str] = &["open-iscsi", "nfs-common"];
+
 /// What `node` needs from its base, in a fixed order.
 pub fn required(node: &NodePlan) -> Vec<Required> {
     let mut out = COMMON.to_vec();

@@ -24,7 +24,24 @@ def elf(arch):
     return head + ELF_MACHINE[arch].to_bytes(2, "little") + b"\x00" * 44
 
 
-def rootfs(path, family, arch, tools):
+# What a Raspberry Pi OS Lite image has installed, of what haimg checks
+# (it ships neither open-iscsi nor nfs-common).
+PACKAGES = ["systemd-sysv", "udev", "kmod", "systemd-timesyncd", "dbus", "passwd", "sudo",
+            "ca-certificates", "iproute2", "curl", "e2fsprogs", "fdisk", "mount", "openssh-server",
+            "initramfs-tools", "util-linux"]
+
+
+def dpkg_status(drop):
+    out = []
+    for p in PACKAGES:
+        if p not in drop:
+            out.append("Package: %s\nStatus: install ok installed\nVersion: 1.0\n" % p)
+    # A package removed but not purged is not installed.
+    out.append("Package: open-iscsi\nStatus: deinstall ok config-files\nVersion: 1.0\n")
+    return ("\n".join(out)).encode()
+
+
+def rootfs(path, family, arch, tools, drop):
     def add(tf, name, data=b"", mode=0o644, kind=tarfile.REGTYPE, link=""):
         ti = tarfile.TarInfo(name)
         ti.type, ti.mode, ti.mtime, ti.linkname = kind, mode, EPOCH, link
@@ -56,6 +73,9 @@ def rootfs(path, family, arch, tools):
             add(tf, "etc/ssh/ssh_host_%s_key" % k, b"VENDOR PRIVATE KEY\n", mode=0o600)
             add(tf, "etc/ssh/ssh_host_%s_key.pub" % k, b"ssh-%s VENDOR\n" % k.encode())
         add(tf, "usr/lib/systemd/systemd-timesyncd", elf(arch), mode=0o755)
+        for d in ["var/lib/dpkg"]:
+            add(tf, d, kind=tarfile.DIRTYPE, mode=0o755)
+        add(tf, "var/lib/dpkg/status", dpkg_status(drop))
         if tools:
             for t in ["sfdisk", "partx", "blockdev", "resize2fs", "mkfs.ext4", "blkid"]:
                 add(tf, "usr/sbin/" + t, elf(arch), mode=0o755)
@@ -115,6 +135,7 @@ def main():
     ap.add_argument("--root-mib", type=int, default=200)
     ap.add_argument("--luks", action="store_true", help="a LUKS header where root should be")
     ap.add_argument("--no-tools", action="store_true", help="no sfdisk/resize2fs/... in root")
+    ap.add_argument("--drop-package", action="append", default=[], help="leave a package out of dpkg's status")
     a = ap.parse_args()
 
     boot_start, boot_mib, label, root_label = (
@@ -139,7 +160,7 @@ def main():
                 f.write(data)
         run("mcopy", "-s", "-i", img, *[os.path.join(d, n) for n in sorted(os.listdir(d))], "::/")
         tar = os.path.join(d, "root.tar")
-        rootfs(tar, a.family, a.arch, not a.no_tools)
+        rootfs(tar, a.family, a.arch, not a.no_tools, a.drop_package)
         if a.luks:
             with open(a.out, "r+b") as f:
                 f.seek(root_start * MIB)
