@@ -28,7 +28,7 @@ phase-lint: lint shellcheck
 
 # Everything but the QEMU boot tests.
 phase-unit:
-	$(NEXTEST) -E 'not binary(boot) & not binary(cluster)'
+	$(NEXTEST) -E 'not binary(boot) & not binary(boot_image) & not binary(cluster)'
 
 # Boot tests run in parallel (--no-capture would run them one by one); their
 # timings are printed at the end.
@@ -40,9 +40,10 @@ phase-bases:
 	$(NEXTEST) -E 'binary(boot) & test(bases_)' $(SHOW)
 
 # Images built from those bases, booted in QEMU: one node at a time
-# (boot), and three together as a cluster (cluster).
+# (boot; boot_image: a vendor-like image base), and three together as a
+# cluster (cluster).
 phase-boots:
-	$(NEXTEST) -E '(binary(boot) & not test(bases_)) | binary(cluster)' $(SHOW)
+	$(NEXTEST) -E '(binary(boot) & not test(bases_)) | binary(boot_image) | binary(cluster)' $(SHOW)
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -58,7 +59,7 @@ unit:
 
 # Only the boot tests: images built by haimg booted in QEMU.
 e2e: deps
-	$(NEXTEST) --test boot --test cluster $(SHOW)
+	$(NEXTEST) --test boot --test boot_image --test cluster $(SHOW)
 
 # Plan, render and build the example cluster from Debian's archive (creates
 # its secrets on first use; until you paste a Tailscale auth key in, the
@@ -77,6 +78,7 @@ bench: deps build
 	bench/image.sh
 	bench/stream.sh
 	bench/flash.sh
+	bench/imagebase.sh
 
 clean:
 	$(CARGO) clean

@@ -526,48 +526,22 @@ profile = "test-rpi4.toml"
     ]);
     write_secrets(dir);
     let img = build(dir, "pi", "out");
-    // The Pi's boot files, as its firmware would load them.
-    let boot = dir.join("boot.part");
-    partition(&img, 1, &boot);
-    let get = |f: &str| {
-        let p = dir.join(f);
-        ok(
-            &sh(
-                "mcopy",
-                &[
-                    "-n",
-                    "-i",
-                    boot.to_str().expect("p"),
-                    &format!("::{f}"),
-                    p.to_str().expect("p"),
-                ],
-            ),
-            "mcopy",
-        );
-        p
-    };
-    let (kernel, initrd) = (get("vmlinuz"), get("initrd.img"));
-    let cmdline = std::fs::read_to_string(get("cmdline.txt")).expect("cmdline");
-    assert!(cmdline.contains("cgroup_enable=memory"));
-    // serial0 is the Pi's UART; on QEMU's virt board it is ttyAMA0.
-    let append = cmdline
-        .trim()
-        .replace("console=serial0,115200", "console=ttyAMA0,115200")
-        .replace("console=tty1 ", "");
-    let disk = dir.join("ssd.img");
-    flash(&img, &disk, "5G");
     let control = common::httpd::Server::control(&dir.join("control"), "", 1800);
+    let disk = dir.join("ssd.img");
     let t = Instant::now();
-    let mut vm = Vm::start_with(
+    let (mut vm, cmdline) = common::qemu::start_pi(
+        dir,
+        &img,
+        ("vmlinuz", "initrd.img"),
         &disk,
-        &[],
         Net {
             control: Some(control.port),
             ..Net::default()
         },
-        &log_path("rpi4-arm64"),
-        Some((&kernel, &initrd, &append)),
+        "rpi4-arm64",
     );
+    assert!(cmdline.contains("cgroup_enable=memory"));
+    let boot = dir.join("boot.part");
     let console = vm.wait_for("haimg: first boot done", BOOT_LIMIT);
     eprintln!(
         "boot test: rpi4 arm64: boot to \"first boot done\" in {:.0?}",

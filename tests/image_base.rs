@@ -376,3 +376,77 @@ fn bad_bases_fail_clearly_and_leave_nothing() {
     vendor(p, "huge.img", &["--root-mib", "1700"]);
     refused(p, "huge.img", "raise root_size_mib");
 }
+
+#[test]
+fn raspios_trixie_does_not_grow_root_itself() {
+    tools();
+    let d = tempfile::tempdir().expect("tmp");
+    let base = vendor(d.path(), "trixie.img", &["--family", "raspios-trixie"]);
+    setup(d.path(), "rpi5", "trixie.img", Some(&sha256(&base)));
+    ok(&build(d.path(), "out", &[]), "haimg build");
+    let img = d.path().join("out/a.img");
+    let boot = table(&img).1[0];
+    // Trixie's `resize` flag (initramfs resize_early, rpi-resize.service)
+    // would grow root to the disk's end over the data partition's place.
+    let cmdline = String::from_utf8(boot_file(&img, boot.0, "cmdline.txt")).expect("utf8");
+    assert!(
+        !cmdline.split_whitespace().any(|a| a == "resize"),
+        "{cmdline}"
+    );
+    // haimg's seed replaces the vendor's (a new instance-id: cloud-init
+    // treats the boot as a first boot).
+    let meta = String::from_utf8(boot_file(&img, boot.0, "meta-data")).expect("utf8");
+    assert!(!meta.contains("rpi-imager-default"), "{meta}");
+    // The Pi 5's DTB and the base's kernel stay; the profile's lines apply.
+    assert_eq!(
+        boot_file(&img, boot.0, "bcm2712-rpi-5-b.dtb"),
+        boot_file(&base, boot.0, "bcm2712-rpi-5-b.dtb")
+    );
+    let config = String::from_utf8(boot_file(&img, boot.0, "config.txt")).expect("utf8");
+    assert!(
+        config.contains("# Added by haimg (profile rpi5)"),
+        "{config}"
+    );
+}
+
+#[test]
+fn the_raspios_example_plans_and_renders() {
+    // examples/raspios names its bases by catalogue entry: no download is
+    // needed to check and render the cluster.
+    let d = tempfile::tempdir().expect("tmp");
+    let o = haimg()
+        .args(["plan", "examples/raspios/cluster.toml", "--json"])
+        .current_dir(repo())
+        .output()
+        .expect("haimg");
+    let plan: serde_json::Value = serde_json::from_str(&ok(&o, "plan")).expect("json");
+    assert_eq!(plan["nodes"].as_array().map(Vec::len), Some(3), "{plan}");
+    let o = haimg()
+        .args(["render", "examples/raspios/cluster.toml", "--out"])
+        .arg(d.path().join("r"))
+        .env("HAIMG_K3S_TOKEN", TOKEN)
+        .env("HAIMG_TAILSCALE_AUTHKEY", AUTHKEY)
+        .current_dir(repo())
+        .output()
+        .expect("haimg");
+    ok(&o, "render");
+    // An image base keeps its own config.txt (haimg appends to it when it
+    // builds); the kernel line is still haimg's.
+    let boot = d.path().join("r/raspi2/boot");
+    assert!(!boot.join("config.txt").exists());
+    let cmdline = std::fs::read_to_string(boot.join("cmdline.txt")).expect("cmdline");
+    assert!(cmdline.contains("root=PARTUUID="), "{cmdline}");
+    // A catalogue name without a version is a configuration error.
+    write_files(d.path(), &[("cluster.toml", "name = \"lab\"\ntailnet = \"t.ts.net\"\nnodes = [\"a.toml\"]\n[[server]]\nname = \"a\"\nbootstrap = true\n[tailscale]\ntags = [\"tag:k3s\"]\n".into()), ("a.toml", "cluster = \"cluster.toml\"\nhostname = \"a\"\nprofile = \"rpi4\"\n[base]\nkind = \"image\"\ncatalogue = \"raspios-lite-arm64\"\n".into())]);
+    let o = haimg()
+        .args(["plan", "a.toml"])
+        .current_dir(d.path())
+        .output()
+        .expect("haimg");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("a.toml:6:13: `catalogue` needs a `version`"),
+        "{}",
+        stderr(&o)
+    );
+}

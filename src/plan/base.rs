@@ -66,13 +66,25 @@ pub(super) fn resolve(
             }
         }
         BaseKind::Rootfs | BaseKind::Image => {
-            required(
-                diags,
-                f,
-                &base.url,
-                "base.url",
-                "url = \"https://…/rootfs.tar.xz\"",
-            );
+            // A catalogue name stands for the URL (and its checksums).
+            match &base.catalogue {
+                None => {
+                    required(
+                        diags,
+                        f,
+                        &base.url,
+                        "base.url",
+                        "url = \"https://…/rootfs.tar.xz\" (or catalogue = … with version = …)",
+                    );
+                }
+                Some(c) if base.version.is_none() => diags.error(
+                    Some(f),
+                    Some(c.span()),
+                    "`catalogue` needs a `version`",
+                    "e.g. version = \"2025-11-24\" (the publisher's release name or date)",
+                ),
+                Some(_) => {}
+            }
             if base.suite.is_some() || !base.packages.is_empty() {
                 diags.error(
                     Some(f),

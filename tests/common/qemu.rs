@@ -251,3 +251,52 @@ pub fn log_path(name: &str) -> PathBuf {
     std::fs::create_dir_all(&d).expect("log dir");
     d.join(format!("{name}.log"))
 }
+
+/// A Pi image booted as its firmware would load it, on QEMU's virt board:
+/// the kernel, initrd and cmdline.txt read from its FAT partition (`kernel`
+/// and `initrd` name them there), serial0 as ttyAMA0. `disk` is the image
+/// flashed onto a 5 GB disk. Returns the running guest and the cmdline.
+pub fn start_pi(
+    dir: &Path,
+    img: &Path,
+    files: (&str, &str),
+    disk: &Path,
+    net: Net,
+    name: &str,
+) -> (Vm, String) {
+    let boot = dir.join("boot.part");
+    super::image::partition(img, 1, &boot);
+    let get = |f: &str| {
+        let p = dir.join(f);
+        super::ok(
+            &super::sh(
+                "mcopy",
+                &[
+                    "-n",
+                    "-i",
+                    boot.to_str().expect("p"),
+                    &format!("::{f}"),
+                    p.to_str().expect("p"),
+                ],
+            ),
+            "mcopy",
+        );
+        p
+    };
+    let (kernel, initrd) = (get(files.0), get(files.1));
+    let cmdline = std::fs::read_to_string(get("cmdline.txt")).expect("cmdline");
+    // serial0 is the Pi's UART; on QEMU's virt board it is ttyAMA0.
+    let append = cmdline
+        .trim()
+        .replace("console=serial0,115200", "console=ttyAMA0,115200")
+        .replace("console=tty1 ", "");
+    super::image::flash(img, disk, "5G");
+    let vm = Vm::start_with(
+        disk,
+        &[],
+        net,
+        &log_path(name),
+        Some((&kernel, &initrd, &append)),
+    );
+    (vm, cmdline)
+}

@@ -2,7 +2,8 @@
 """Make a vendor-like Raspberry Pi disk image for haimg's tests, without root.
 
   mkvendor.py OUT.img --family raspios|ubuntu [--arch arm64|amd64]
-              [--root-mib N] [--luks] [--no-tools]
+              [--root-mib N] [--luks] [--no-tools] [--drop-package P]
+              [--rootfs TAR]
 
 The layouts are the vendors': Raspberry Pi OS (pi-gen: MBR, FAT32 `bootfs`
 512 MiB at 8 MiB, ext4 `rootfs`, cmdline.txt with the firstboot init that
@@ -10,6 +11,9 @@ grows root, userconfig.service enabled) and Ubuntu's preinstalled raspi
 image (FAT `system-boot` at 1 MiB, ext4 `writable`, a cloud-init NoCloud
 seed). Made with sfdisk, mkfs.fat, mtools and mke2fs -d — not with haimg.
 Programs are stubs with a real ELF header (the architecture is read from it).
+With --rootfs, root is that (bootable) tarball instead, its kernel and
+initramfs go on the FAT as vmlinuz and initrd.img, and the vendor's own
+networking is set up (systemd-networkd, DHCP), as a vendor image has it.
 """
 import argparse, io, os, subprocess, tarfile, tempfile
 
@@ -41,7 +45,7 @@ def dpkg_status(drop):
     return ("\n".join(out)).encode()
 
 
-def rootfs(path, family, arch, tools, drop):
+def rootfs(path, family, arch, tools, drop, fill_mib=0):
     def add(tf, name, data=b"", mode=0o644, kind=tarfile.REGTYPE, link=""):
         ti = tarfile.TarInfo(name)
         ti.type, ti.mode, ti.mtime, ti.linkname = kind, mode, EPOCH, link
@@ -60,13 +64,13 @@ def rootfs(path, family, arch, tools, drop):
         add(tf, "bin", kind=tarfile.SYMTYPE, link="usr/bin", mode=0o777)
         add(tf, "sbin", kind=tarfile.SYMTYPE, link="usr/sbin", mode=0o777)
         add(tf, "usr/bin/env", elf(arch) + b"coreutils env stub", mode=0o755)
-        osr = b'ID=debian\nVERSION_CODENAME=bookworm\n' if family == "raspios" else b'ID=ubuntu\nVERSION_ID="24.04"\n'
+        osr = b'ID=debian\nVERSION_CODENAME=bookworm\n' if family.startswith("raspios") else b'ID=ubuntu\nVERSION_ID="24.04"\n'
         add(tf, "usr/lib/os-release", osr)
         add(tf, "etc/os-release", kind=tarfile.SYMTYPE, link="../usr/lib/os-release", mode=0o777)
         add(tf, "etc/machine-id", b"0123456789abcdef0123456789abcdef\n", mode=0o444)
         add(tf, "var/lib/dbus/machine-id", b"0123456789abcdef0123456789abcdef\n", mode=0o444)
         add(tf, "var/lib/systemd/random-seed", b"seed", mode=0o600)
-        add(tf, "etc/hostname", b"raspberrypi\n" if family == "raspios" else b"ubuntu\n")
+        add(tf, "etc/hostname", b"raspberrypi\n" if family.startswith("raspios") else b"ubuntu\n")
         add(tf, "etc/fstab", b"PARTUUID=abcd1234-01 /boot/firmware vfat defaults 0 2\n"
                              b"PARTUUID=abcd1234-02 / ext4 defaults,noatime 0 1\n")
         for k in ["rsa", "ecdsa", "ed25519"]:
@@ -76,12 +80,24 @@ def rootfs(path, family, arch, tools, drop):
         for d in ["var/lib/dpkg"]:
             add(tf, d, kind=tarfile.DIRTYPE, mode=0o755)
         add(tf, "var/lib/dpkg/status", dpkg_status(drop))
+        if fill_mib:
+            # Data as a real root holds it (programs, libraries): incompressible.
+            with tempfile.NamedTemporaryFile() as big:
+                for _ in range(fill_mib):
+                    big.write(os.urandom(MIB))
+                big.flush()
+                ti = tf.gettarinfo(big.name, "var/fill")
+                ti.uid = ti.gid = 0
+                ti.uname = ti.gname = "root"
+                ti.mtime = EPOCH
+                with open(big.name, "rb") as f:
+                    tf.addfile(ti, f)
         if tools:
             for t in ["sfdisk", "partx", "blockdev", "resize2fs", "mkfs.ext4", "blkid"]:
                 add(tf, "usr/sbin/" + t, elf(arch), mode=0o755)
             for t in ["findmnt", "lsblk"]:
                 add(tf, "usr/bin/" + t, elf(arch), mode=0o755)
-        if family == "raspios":
+        if family.startswith("raspios"):
             add(tf, "etc/rpi-issue", b"Raspberry Pi reference 2025-05-13\n")
             add(tf, "usr/lib/systemd/system/userconfig.service",
                 b"[Unit]\nDescription=User configuration dialog\n[Service]\nExecStart=/usr/lib/userconf-pi/userconf-service\n")
@@ -101,7 +117,7 @@ def boot_files(family):
         "overlays/vc4-kms-v3d.dtbo": b"overlay vc4-kms-v3d",
         "overlays/README": b"overlays readme",
     }
-    if family == "raspios":
+    if family.startswith("raspios"):
         files["kernel8.img"] = b"raspios kernel8" * 4000
         files["initramfs8"] = b"raspios initramfs8" * 2000
         files["config.txt"] = (b"# For more options and information see\n# http://rptl.io/configtxt\n"
@@ -111,6 +127,12 @@ def boot_files(family):
         files["cmdline.txt"] = (b"console=serial0,115200 console=tty1 root=PARTUUID=abcd1234-02 rootfstype=ext4 "
                                 b"fsck.repair=yes rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot\n")
         files["issue.txt"] = b"Raspberry Pi reference 2025-05-13\n"
+        if family == "raspios-trixie":
+            # Trixie builds grow root through the `resize` flag (initramfs
+            # resize_early, rpi-resize.service) and read a NoCloud seed.
+            files["cmdline.txt"] = (b"console=serial0,115200 console=tty1 root=PARTUUID=abcd1234-02 rootfstype=ext4 "
+                                    b"fsck.repair=yes rootwait resize\n")
+            files["meta-data"] = b"instance-id: rpi-imager-default\n"
     else:
         files["vmlinuz"] = b"ubuntu kernel" * 4000
         files["initrd.img"] = b"ubuntu initrd" * 2000
@@ -123,6 +145,27 @@ def boot_files(family):
     return files
 
 
+def real_boot_files(tar):
+    """The newest kernel and initramfs of a bootable root tarball."""
+    with tarfile.open(tar) as tf:
+        names = tf.getnames()
+        def newest(prefix):
+            found = sorted(n for n in names if n.lstrip("./").startswith(prefix))
+            return tf.extractfile(found[-1]).read()
+        return {"vmlinuz": newest("boot/vmlinuz-"), "initrd.img": newest("boot/initrd.img-")}
+
+
+# The vendor's networking, as Ubuntu's netplan leaves it: networkd with DHCP
+# on the wired interface, resolved's stub as resolv.conf.
+VENDOR_NET = """write {net} /etc/systemd/network/10-vendor.network
+symlink /etc/systemd/system/multi-user.target.wants/systemd-networkd.service /lib/systemd/system/systemd-networkd.service
+symlink /etc/systemd/system/sockets.target.wants/systemd-networkd.socket /lib/systemd/system/systemd-networkd.socket
+symlink /etc/systemd/system/multi-user.target.wants/systemd-resolved.service /lib/systemd/system/systemd-resolved.service
+rm /etc/resolv.conf
+symlink /etc/resolv.conf ../run/systemd/resolve/stub-resolv.conf
+"""
+
+
 def run(*cmd, **kw):
     subprocess.run(cmd, check=True, **kw)
 
@@ -130,17 +173,21 @@ def run(*cmd, **kw):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
-    ap.add_argument("--family", choices=["raspios", "ubuntu"], default="raspios")
+    ap.add_argument("--family", choices=["raspios", "raspios-trixie", "ubuntu"], default="raspios")
     ap.add_argument("--arch", choices=["arm64", "amd64"], default="arm64")
     ap.add_argument("--root-mib", type=int, default=200)
     ap.add_argument("--luks", action="store_true", help="a LUKS header where root should be")
     ap.add_argument("--no-tools", action="store_true", help="no sfdisk/resize2fs/... in root")
+    ap.add_argument("--rootfs", help="a bootable root tarball to use as root")
+    ap.add_argument("--fill-mib", type=int, default=0, help="MiB of random data in root (benchmarks)")
     ap.add_argument("--drop-package", action="append", default=[], help="leave a package out of dpkg's status")
     a = ap.parse_args()
 
     boot_start, boot_mib, label, root_label = (
-        (8, 512, "bootfs", "rootfs") if a.family == "raspios" else (1, 512, "system-boot", "writable"))
+        (8, 512, "bootfs", "rootfs") if a.family.startswith("raspios") else (1, 512, "system-boot", "writable"))
     root_start = boot_start + boot_mib
+    if a.rootfs:
+        a.root_mib = (os.path.getsize(a.rootfs) * 13 // 10) // MIB + 256
     total = root_start + a.root_mib
     if os.path.exists(a.out):
         os.unlink(a.out)
@@ -153,14 +200,21 @@ def main():
         a.out, str(boot_mib * 1024), stdout=subprocess.DEVNULL)
     img = "%s@@%d" % (a.out, boot_start * MIB)
     with tempfile.TemporaryDirectory() as d:
-        for name, data in sorted(boot_files(a.family).items()):
+        files = boot_files(a.family)
+        if a.rootfs:
+            files.update(real_boot_files(a.rootfs))
+            for k in ["kernel8.img", "initramfs8"]:
+                files.pop(k, None)
+            files["config.txt"] += b"\n[all]\nkernel=vmlinuz\ninitramfs initrd.img followkernel\n"
+        for name, data in sorted(files.items()):
             p = os.path.join(d, name)
             os.makedirs(os.path.dirname(p), exist_ok=True)
             with open(p, "wb") as f:
                 f.write(data)
         run("mcopy", "-s", "-i", img, *[os.path.join(d, n) for n in sorted(os.listdir(d))], "::/")
-        tar = os.path.join(d, "root.tar")
-        rootfs(tar, a.family, a.arch, not a.no_tools, a.drop_package)
+        tar = a.rootfs or os.path.join(d, "root.tar")
+        if not a.rootfs:
+            rootfs(tar, a.family, a.arch, not a.no_tools, a.drop_package, a.fill_mib)
         if a.luks:
             with open(a.out, "r+b") as f:
                 f.seek(root_start * MIB)
@@ -169,6 +223,15 @@ def main():
             env = dict(os.environ, E2FSPROGS_FAKE_TIME=str(EPOCH))
             run("mke2fs", "-q", "-t", "ext4", "-L", root_label, "-E", "offset=%d" % (root_start * MIB),
                 "-d", tar, a.out, "%dM" % a.root_mib, env=env)
+            if a.rootfs:
+                net = os.path.join(d, "net")
+                with open(net, "w") as f:
+                    f.write("[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n")
+                script = os.path.join(d, "net.debugfs")
+                with open(script, "w") as f:
+                    f.write(VENDOR_NET.format(net=net))
+                run("debugfs", "-w", "-f", script, "%s?offset=%d" % (a.out, root_start * MIB),
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,133 @@
+//! The boot test of an `image` base: a vendor-like Raspberry Pi image
+//! (tests/tools/mkvendor.py: pi-gen's layout, the shared arm64 Debian base
+//! as its root, the vendor's own networking, no haimg file) customised by
+//! `haimg build` and booted on QEMU's virt board, as the Pi boot test does,
+//! to "haimg: first boot done".
+
+mod common;
+
+use std::time::Instant;
+
+use common::bases::{ARM64_BASE, EPOCH, ready, shared_base};
+use common::image::{debugfs, partition};
+use common::qemu::{BOOT_LIMIT, Net, tail};
+use common::*;
+
+#[test]
+fn rpi4_image_base_first_boot() {
+    ready();
+    need(&[
+        "qemu-system-aarch64",
+        "arch-test",
+        "/proc/sys/fs/binfmt_misc/qemu-aarch64",
+        "mkfs.fat",
+    ]);
+    let tar = shared_base("rpi4", ARM64_BASE);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let vendor = dir.join("vendor.img");
+    ok(
+        &std::process::Command::new("python3")
+            .arg(repo().join("tests/tools/mkvendor.py"))
+            .arg(&vendor)
+            .arg("--rootfs")
+            .arg(&tar)
+            .output()
+            .expect("python3"),
+        "mkvendor.py",
+    );
+    let profile = std::fs::read_to_string(repo().join("profiles/rpi4.toml"))
+        .expect("profile")
+        .replace("root_size_mib = 8192", "root_size_mib = 2048")
+        .replace("data_offset_mib = 8712", "data_offset_mib = 2568")
+        .replace("clock_sync_wait_s = 120", "clock_sync_wait_s = 5");
+    write_files(dir, &[
+        ("cluster.toml", "name = \"boot\"\ntailnet = \"boot-net.ts.net\"\nnodes = [\"pi.toml\"]\n[[server]]\nname = \"pi\"\nbootstrap = true\n[tailscale]\ntags = [\"tag:k3s\"]\nlogin_server = \"https://10.0.2.101\"\n".to_string()),
+        ("test-rpi4.toml", profile),
+        ("pi.toml", "cluster = \"cluster.toml\"\nhostname = \"pi\"\nprofile = \"test-rpi4.toml\"\n[base]\nkind = \"image\"\nurl = \"vendor.img\"\n".to_string()),
+    ]);
+    write_secrets(dir);
+    let t = Instant::now();
+    let o = haimg()
+        .args([
+            "build",
+            "pi.toml",
+            "--out",
+            "out",
+            "-q",
+            "--insecure",
+            "--payload",
+        ])
+        .arg(repo().join("tests/standins"))
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .current_dir(dir)
+        .output()
+        .expect("haimg");
+    ok(&o, "haimg build");
+    eprintln!("boot test: image base: built in {:.0?}", t.elapsed());
+    let img = dir.join("out/pi.img");
+
+    let control = common::httpd::Server::control(&dir.join("control"), "", 1800);
+    let disk = dir.join("ssd.img");
+    let t = Instant::now();
+    let (mut vm, _) = common::qemu::start_pi(
+        dir,
+        &img,
+        ("vmlinuz", "initrd.img"),
+        &disk,
+        Net {
+            control: Some(control.port),
+            ..Net::default()
+        },
+        "rpi4-image-base",
+    );
+    let console = vm.wait_for("haimg: first boot done", BOOT_LIMIT);
+    eprintln!(
+        "boot test: image base: boot to \"first boot done\" in {:.0?}",
+        t.elapsed()
+    );
+    vm.power_down();
+    for step in [
+        "haimg: prepare: ok",
+        "formatted blank",
+        "haimg: payload: ok",
+        "haimg: tailscale: ok: tailscale0 is 100.64.0.1",
+        "creating the cluster",
+        "haimg: scrub: ok",
+    ] {
+        assert!(
+            console.contains(step),
+            "console lacks {step:?}\n{}",
+            tail(&console)
+        );
+    }
+    // Root grew from the base's size to the profile's end, the data
+    // partition sits at the profile's offset: as for every base.
+    let pt: serde_json::Value = serde_json::from_str(&ok(
+        &sh("sfdisk", &["-J", disk.to_str().expect("p")]),
+        "sfdisk",
+    ))
+    .expect("json");
+    let parts = pt["partitiontable"]["partitions"]
+        .as_array()
+        .expect("parts");
+    assert_eq!(parts.len(), 3, "{pt}");
+    let end =
+        |p: &serde_json::Value| p["start"].as_u64().expect("s") + p["size"].as_u64().expect("n");
+    assert_eq!(
+        end(&parts[1]),
+        2568 * 2048,
+        "root does not end at the profile's end: {pt}"
+    );
+    assert_eq!(parts[2]["start"].as_u64(), Some(2568 * 2048), "{pt}");
+    let root = dir.join("root.part");
+    partition(&disk, 2, &root);
+    // The vendor's SSH host keys were removed; the node made its own.
+    let keys = debugfs(&root, "ls -l /etc/ssh");
+    assert!(keys.contains("ssh_host_ed25519_key"), "{keys}");
+    let k3s = debugfs(&root, "cat /var/lib/haimg-standin/k3s.run");
+    assert!(
+        k3s.starts_with("args: server\n") && k3s.contains("cluster-init: true"),
+        "{k3s}"
+    );
+}
