@@ -36,6 +36,29 @@ pub fn epoch() -> i64 {
         .unwrap_or(DEFAULT_EPOCH)
 }
 
+/// The work nodes share, done once before they are built in parallel: each
+/// distinct base fetched (and made, or decompressed) into the cache, and the
+/// payload fetched; the builds then find both cached.
+pub fn prepare(
+    cluster: &ClusterPlan,
+    node: &NodePlan,
+    fetcher: &Fetcher,
+    opts: &Options,
+) -> Result<()> {
+    match node.base.kind {
+        BaseKind::Image => {
+            source::base_image(node, fetcher)?;
+        }
+        _ => {
+            source::base_tarball(node, fetcher)?;
+        }
+    }
+    if opts.payload.is_none() {
+        source::payload(cluster, node, fetcher)?;
+    }
+    Ok(())
+}
+
 pub fn build(
     cluster: &ClusterPlan,
     node: &NodePlan,

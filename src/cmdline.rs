@@ -171,6 +171,12 @@ pub struct BuildArgs {
     /// servers of this cluster were seen in the tailnet before (one-shot)
     #[arg(long)]
     pub new_cluster: bool,
+    /// Progress and results as JSON lines on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Nodes built at once (default: by cores and available memory)
+    #[arg(long, short, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: Option<u32>,
     #[command(flatten)]
     pub fetch: FetchOpts,
 }

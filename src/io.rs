@@ -2,44 +2,12 @@
 //! coreos-installer's `io/`): a progress bar, a hash of what passes, a size
 //! limit. Ground floor: uses nothing else of haimg.
 
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest as _, Sha256, Sha512};
 
-/// A byte progress bar on stderr, hidden when stderr is not a terminal or the
-/// user asked for quiet.
-pub struct Progress(ProgressBar);
-
-impl Progress {
-    pub fn bytes(quiet: bool, len: u64, what: &str) -> Progress {
-        if quiet || !io::stderr().is_terminal() {
-            return Progress(ProgressBar::hidden());
-        }
-        let bar = ProgressBar::new(len);
-        let style = ProgressStyle::with_template(
-            "{msg:>16} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-        bar.set_style(style);
-        bar.set_message(what.to_string());
-        Progress(bar)
-    }
-
-    pub fn wrap_read<R: Read>(&self, r: R) -> indicatif::ProgressBarIter<R> {
-        self.0.wrap_read(r)
-    }
-
-    pub fn set(&self, n: u64) {
-        self.0.set_position(n);
-    }
-
-    pub fn finish(&self) {
-        self.0.finish_and_clear();
-    }
-}
+pub use crate::progress::Progress;
 
 /// The hash algorithms publishers use for their checksum files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

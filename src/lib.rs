@@ -15,6 +15,7 @@ pub mod disk;
 pub mod emit;
 pub mod io;
 pub mod plan;
+pub mod progress;
 pub mod render;
 pub mod secrets;
 pub mod source;
