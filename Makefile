@@ -79,6 +79,7 @@ bench: deps build
 	bench/stream.sh
 	bench/flash.sh
 	bench/imagebase.sh
+	bench/cluster.sh
 
 clean:
 	$(CARGO) clean

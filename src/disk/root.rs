@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use super::{DiskError, bootfiles, ext4, tarstream};
 use crate::config::BootKind;
@@ -100,8 +101,21 @@ fn measure(base: &Path) -> Option<u64> {
     content(base).map(|(bytes, _)| bytes)
 }
 
-/// File data bytes and member count of a tarball.
+/// File data bytes and member count of a tarball, read once per tarball
+/// and run: the nodes of a cluster build that share a base (and build in
+/// parallel) wait for one reading instead of each reading it again.
 fn content(base: &Path) -> Option<(u64, u64)> {
+    static SEEN: Mutex<BTreeMap<PathBuf, Option<(u64, u64)>>> = Mutex::new(BTreeMap::new());
+    let mut seen = SEEN.lock().ok()?;
+    if let Some(c) = seen.get(base) {
+        return *c;
+    }
+    let c = read_content(base);
+    seen.insert(base.to_path_buf(), c);
+    c
+}
+
+fn read_content(base: &Path) -> Option<(u64, u64)> {
     let r = crate::source::open_decompressed(base).ok()?;
     let mut a = tar::Archive::new(r);
     let (mut total, mut count) = (0u64, 0u64);
