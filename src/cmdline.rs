@@ -167,6 +167,10 @@ pub struct BuildArgs {
     /// Also write compressed copies: xz, zst or both (xz,zst)
     #[arg(long, value_enum, value_delimiter = ',')]
     pub compress: Vec<Compress>,
+    /// Also write the image in another disk format: qcow2 (NODE.qcow2, for
+    /// clouds that import images)
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub format: Vec<DiskFormat>,
     /// The bootstrap server creates a new cluster on first boot, even if
     /// servers of this cluster were seen in the tailnet before (one-shot)
     #[arg(long)]
@@ -196,6 +200,12 @@ impl Compress {
             Compress::Zst => crate::emit::Format::Zst,
         }
     }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum DiskFormat {
+    /// NODE.qcow2 (qemu-img convert; sparse, uncompressed)
+    Qcow2,
 }
 
 #[derive(Args)]

@@ -36,7 +36,12 @@ pub fn run(a: &BuildArgs) -> Result<()> {
         out_dir: a.out.clone(),
         payload: a.payload.clone(),
         quiet,
-        compress: a.compress.iter().map(|c| c.format()).collect(),
+        compress: a
+            .compress
+            .iter()
+            .map(|c| c.format())
+            .chain(a.format.iter().map(|_| Format::Qcow2))
+            .collect(),
         new_cluster: a.new_cluster,
     };
     let nodes = c.selected();
@@ -185,6 +190,7 @@ fn jobs(asked: Option<u32>, nodes: usize, compress: &[Format]) -> usize {
         per += match f {
             Format::Xz => 100 * MIB * cores as u64,
             Format::Zst => 32 * MIB * cores as u64,
+            Format::Qcow2 => 64 * MIB,
         };
     }
     let budget = mem_available().map_or(1, |m| (m / per) as usize);

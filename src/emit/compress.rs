@@ -12,6 +12,9 @@ use crate::io::{HashWriter, Progress, SparseReader};
 pub enum Format {
     Xz,
     Zst,
+    /// Not a compression: QEMU's disk format, for clouds that import images
+    /// (`NODE.qcow2`, made by qemu-img in `emit`).
+    Qcow2,
 }
 
 impl Format {
@@ -19,6 +22,7 @@ impl Format {
         match self {
             Format::Xz => "xz",
             Format::Zst => "zst",
+            Format::Qcow2 => "qcow2",
         }
     }
 }
@@ -57,6 +61,11 @@ pub fn write(
             crate::io::copy_big(&mut reader, &mut enc)?;
             enc.finish()?
         }
+        Format::Qcow2 => {
+            return Err(io::Error::other(
+                "qcow2 is written by qemu-img, not compressed",
+            ));
+        }
     };
     bar.finish();
     let (mut buf, sha, _) = sink.finish();
@@ -66,9 +75,12 @@ pub fn write(
     Ok(sha)
 }
 
-/// The output's name beside the image.
+/// The output's name beside the image: `NODE.img.xz`, `NODE.qcow2`.
 pub fn name(image_name: &str, format: Format) -> String {
-    format!("{image_name}.{}", format.suffix())
+    match format {
+        Format::Qcow2 => format!("{}.qcow2", image_name.trim_end_matches(".img")),
+        _ => format!("{image_name}.{}", format.suffix()),
+    }
 }
 
 #[cfg(test)]
@@ -99,6 +111,7 @@ mod tests {
                     .expect("zstd")
                     .read_to_end(&mut got)
                     .expect("unzstd"),
+                Format::Qcow2 => unreachable!("not a compression"),
             };
             assert_eq!(got, want, "{format:?}");
             assert!(packed.len() < 100_000, "{format:?}: holes compress away");

@@ -88,7 +88,10 @@ impl Output {
         }
         for &f in compress {
             let (t, guard) = self.stage()?;
-            let sum = compress::write(self.tmp.as_file(), self.size, t.as_file(), f, quiet)?;
+            let sum = match f {
+                Format::Qcow2 => qcow2(self.tmp.path(), t.path())?,
+                _ => compress::write(self.tmp.as_file(), self.size, t.as_file(), f, quiet)?,
+            };
             staged.push((t, guard, self.dir.join(compress::name(&self.name, f)), sum));
         }
         let mut outputs = Vec::new();
@@ -115,6 +118,20 @@ impl Output {
         let guard = crate::cleanup::Guard::new(t.path());
         Ok((t, guard))
     }
+}
+
+/// `NODE.qcow2` for clouds that import disk images (QEMU's own converter;
+/// its output depends only on the input, so it is reproducible). Returns its
+/// sha256.
+fn qcow2(raw: &Path, out: &Path) -> io::Result<String> {
+    const QEMU_IMG: crate::tool::Tool = crate::tool::Tool::new("qemu-img", "qemu-utils");
+    let mut cmd = QEMU_IMG.command();
+    cmd.args(["convert", "-q", "-f", "raw", "-O", "qcow2"])
+        .arg(raw)
+        .arg(out);
+    QEMU_IMG.run(cmd).map_err(io::Error::other)?;
+    std::fs::File::open(out)?.sync_all()?;
+    Ok(crate::io::sha256_file(out)?.0)
 }
 
 /// `DIR/SHA256SUMS` for the files a run wrote there (`sha256sum -c` checks

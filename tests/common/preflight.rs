@@ -41,6 +41,7 @@ const TABLE: &[(&str, &str)] = &[
     ("mke2fs", "e2fsprogs"),
     ("shellcheck", "shellcheck"),
     ("bmaptool", "bmap-tools"),
+    ("qemu-img", "qemu-utils"),
     ("openssl", "openssl"),
     ("python3", "python3"),
     ("xz", "xz-utils"),
