@@ -59,6 +59,71 @@ pub fn prepare(
     Ok(())
 }
 
+/// `NODE.user-data` (mode 0600: it holds the secrets) for a provider's stock
+/// VM: the node's render as cloud-init user-data, the payload as downloads.
+pub fn user_data(
+    cluster: &ClusterPlan,
+    node: &NodePlan,
+    secrets: &SecretValues<'_>,
+    fetcher: &Fetcher,
+    opts: &Options,
+) -> Result<Built> {
+    let (downloads, payload) = match &opts.payload {
+        // Tests serve a --payload folder over HTTP and name its URL.
+        Some(dir) => {
+            let files = source::payload_from_dir(dir)?;
+            let base = std::env::var("HAIMG_TEST_PAYLOAD_URL").map_err(|_| {
+                anyhow::anyhow!(
+                    "--format user-data: the VM downloads its payload, and a --payload folder has no URL; set [k3s] version and [tailscale] version instead"
+                )
+            })?;
+            (source::served(&files, &base), files)
+        }
+        None => (
+            source::downloads(cluster, node, fetcher)?,
+            source::payload(cluster, node, fetcher)?,
+        ),
+    };
+    if downloads.is_empty() && !opts.quiet {
+        eprintln!(
+            "haimg: warning: no payload (set [k3s] version and [tailscale] version): first boot will stop at the payload step"
+        );
+    }
+    let mut rendered = render::render(cluster, node, secrets, &payload);
+    if opts.new_cluster && node.role == Role::Bootstrap {
+        render::new_cluster_flag(&mut rendered);
+    }
+    let (text, gzipped) = render::vm_user_data(node, &rendered, &downloads);
+    let name = format!("{}.user-data", node.hostname);
+    let path = opts.out_dir.join(&name);
+    std::fs::create_dir_all(&opts.out_dir)
+        .with_context(|| format!("creating {}", opts.out_dir.display()))?;
+    emit::write_sidecar_bytes(&path, &text)
+        .with_context(|| format!("writing {}", path.display()))?;
+    if !opts.quiet {
+        let fits = if text.len() <= render::SMALL_LIMIT {
+            "fits"
+        } else {
+            "exceeds"
+        };
+        eprintln!(
+            "haimg: {name}: {} bytes{}: {fits} the 16 KiB user-data limit of some providers",
+            text.len(),
+            if gzipped {
+                " (gzip; cloud-init reads it as is)"
+            } else {
+                ""
+            }
+        );
+    }
+    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&text));
+    Ok(Built {
+        image: path.clone(),
+        sha256: sha256.clone(),
+        outputs: vec![(path, sha256)],
+    })
+}
+
 pub fn build(
     cluster: &ClusterPlan,
     node: &NodePlan,

@@ -167,8 +167,8 @@ pub struct BuildArgs {
     /// Also write compressed copies: xz, zst or both (xz,zst)
     #[arg(long, value_enum, value_delimiter = ',')]
     pub compress: Vec<Compress>,
-    /// Also write the image in another disk format: qcow2 (NODE.qcow2, for
-    /// clouds that import images)
+    /// qcow2: also NODE.qcow2 (clouds that import images); user-data:
+    /// instead of an image, NODE.user-data for a provider's stock VM
     #[arg(long, value_enum, value_delimiter = ',')]
     pub format: Vec<DiskFormat>,
     /// The bootstrap server creates a new cluster on first boot, even if
@@ -206,6 +206,8 @@ impl Compress {
 pub enum DiskFormat {
     /// NODE.qcow2 (qemu-img convert; sparse, uncompressed)
     Qcow2,
+    /// NODE.user-data: cloud-init user-data for a stock Debian/Ubuntu VM
+    UserData,
 }
 
 #[derive(Args)]

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::Cluster;
 use crate::build;
-use crate::cmdline::BuildArgs;
+use crate::cmdline::{BuildArgs, DiskFormat};
 use crate::config::BootKind;
 use crate::emit::{Built, Format, imager};
 use crate::plan::{NodePlan, Role};
@@ -40,11 +40,22 @@ pub fn run(a: &BuildArgs) -> Result<()> {
             .compress
             .iter()
             .map(|c| c.format())
-            .chain(a.format.iter().map(|_| Format::Qcow2))
+            .chain(
+                a.format
+                    .iter()
+                    .filter(|f| matches!(f, DiskFormat::Qcow2))
+                    .map(|_| Format::Qcow2),
+            )
             .collect(),
         new_cluster: a.new_cluster,
     };
     let nodes = c.selected();
+    let user_data = a.format.iter().any(|f| matches!(f, DiskFormat::UserData));
+    if user_data && !opts.compress.is_empty() {
+        anyhow::bail!(
+            "--format user-data writes no image: it takes no --compress or --format qcow2"
+        );
+    }
     if a.new_cluster && !nodes.iter().any(|n| n.role == Role::Bootstrap) {
         anyhow::bail!(
             "--new-cluster applies to the bootstrap server's image, and {} builds none",
@@ -55,7 +66,12 @@ pub fn run(a: &BuildArgs) -> Result<()> {
     let mut ready: Vec<&NodePlan> = Vec::new();
     for node in nodes.iter().copied() {
         crate::progress::set_node(&node.hostname);
-        match build::prepare(&c.plan, node, &fetcher, &opts) {
+        let prepared = if user_data {
+            Ok(())
+        } else {
+            build::prepare(&c.plan, node, &fetcher, &opts)
+        };
+        match prepared {
             Ok(()) => ready.push(node),
             Err(e) => failed.push((node.hostname.clone(), e)),
         }
@@ -82,8 +98,12 @@ pub fn run(a: &BuildArgs) -> Result<()> {
                     let next = queue.lock().ok().and_then(|mut q| q.pop_front());
                     let Some(node) = next else { break };
                     crate::progress::set_node(&node.hostname);
-                    let r = build::build(&c.plan, node, values, fetcher, opts)
-                        .with_context(|| format!("building {}", node.hostname));
+                    let r = if user_data {
+                        build::user_data(&c.plan, node, values, fetcher, opts)
+                    } else {
+                        build::build(&c.plan, node, values, fetcher, opts)
+                    }
+                    .with_context(|| format!("building {}", node.hostname));
                     if tx.send((node, r)).is_err() {
                         break;
                     }
@@ -154,7 +174,7 @@ fn list_outputs(
     built: &Built,
 ) -> Result<Vec<(PathBuf, String)>> {
     let mut out = Vec::new();
-    if node.profile.boot == BootKind::Rpi {
+    if node.profile.boot == BootKind::Rpi && built.image.extension().is_some_and(|e| e == "img") {
         let entry = imager::entry(
             &imager::Image {
                 node: &node.hostname,

@@ -163,11 +163,17 @@ pub fn write_sums(dir: &Path, written: &[(PathBuf, String)]) -> io::Result<()> {
 
 /// Write a small file atomically: temporary name in the same folder, rename.
 pub fn write_sidecar(path: &Path, contents: &str) -> io::Result<()> {
+    write_sidecar_bytes(path, contents.as_bytes())
+}
+
+/// [`write_sidecar`] for bytes; the file is 0600 (a temporary file's mode).
+pub fn write_sidecar_bytes(path: &Path, contents: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".haimg-")
         .tempfile_in(dir)?;
-    tmp.write_all(contents.as_bytes())?;
+    let _guard = crate::cleanup::Guard::new(tmp.path());
+    tmp.write_all(contents)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())

@@ -26,8 +26,10 @@ struct UserData {
     /// where the data partition starts: cloud-init's cc_growpart (`mode:
     /// off`) and cc_resizefs (`resize_rootfs: false`) must not grow it to
     /// the disk's end first (cloud-init docs, modules growpart/resizefs).
-    growpart: GrowPart,
-    resize_rootfs: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    growpart: Option<GrowPart>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resize_rootfs: Option<bool>,
     users: Vec<CiUser>,
     write_files: Vec<WriteFile>,
     runcmd: Vec<Vec<String>>,
@@ -82,46 +84,59 @@ fn yaml<T: Serialize>(header: &str, v: &T) -> Vec<u8> {
     format!("{header}{body}").into_bytes()
 }
 
-pub fn seed(node: &NodePlan, root: &Files) -> Files {
-    let mut out = Files::new();
-    let meta = MetaData {
-        // A new configuration is a new instance: cloud-init runs again.
-        instance_id: format!("haimg-{}", &node.config_hash[..16]),
-        local_hostname: node.hostname.clone(),
-    };
-    out.insert("meta-data".into(), file(0o644, yaml("", &meta)));
+/// What a cloud VM's user-data adds to the seed's cloud-config.
+#[derive(Default)]
+pub(super) struct Extra {
+    /// More files: path (absolute), mode, content.
+    pub files: Vec<(String, u32, Vec<u8>)>,
+    /// Commands run before the first-boot target starts.
+    pub before_start: Vec<Vec<String>>,
+    /// Leave root's growth to cloud-init (a cloud VM's own disk layout).
+    pub vm: bool,
+}
 
+fn write_file(path: String, mode: u32, data: &[u8]) -> WriteFile {
+    // Text goes as is; anything else as base64.
+    let (encoding, content) = match std::str::from_utf8(data) {
+        Ok(s) => (None, s.to_string()),
+        Err(_) => (
+            Some("b64".to_string()),
+            base64::engine::general_purpose::STANDARD.encode(data),
+        ),
+    };
+    WriteFile {
+        path,
+        permissions: format!("{mode:04o}"),
+        owner: "root:root".into(),
+        encoding,
+        content,
+    }
+}
+
+/// `#cloud-config` text: the root files as `write_files`, symlinks and the
+/// first-boot target by `runcmd`, users with keys only.
+pub(super) fn cloud_config(node: &NodePlan, root: &Files, extra: &Extra) -> Vec<u8> {
     let mut write_files = Vec::new();
     let mut symlinks = Vec::new();
     for (path, entry) in root {
         match entry {
             Entry::File { mode, data } => {
-                // Text goes as is; anything else as base64.
-                let (encoding, content) = match std::str::from_utf8(data) {
-                    Ok(s) => (None, s.to_string()),
-                    Err(_) => (
-                        Some("b64".to_string()),
-                        base64::engine::general_purpose::STANDARD.encode(data),
-                    ),
-                };
-                write_files.push(WriteFile {
-                    path: format!("/{path}"),
-                    permissions: format!("{mode:04o}"),
-                    owner: "root:root".into(),
-                    encoding,
-                    content,
-                });
+                write_files.push(write_file(format!("/{path}"), *mode, data))
             }
             Entry::Symlink { target } => symlinks.push((path.clone(), target.clone())),
-            // Host files (the payload) travel on the boot partition, not in
-            // user-data.
+            // Host files (the payload) travel on the boot partition or are
+            // downloaded, never in user-data.
             Entry::Host { .. } => {}
         }
+    }
+    for (path, mode, data) in &extra.files {
+        write_files.push(write_file(path.clone(), *mode, data));
     }
     let mut runcmd: Vec<Vec<String>> = symlinks
         .into_iter()
         .map(|(p, t)| vec!["ln".into(), "-sfn".into(), t, format!("/{p}")])
         .collect();
+    runcmd.extend(extra.before_start.iter().cloned());
     runcmd.push(vec!["systemctl".into(), "daemon-reload".into()]);
     runcmd.push(vec!["systemctl".into(), "enable".into(), TARGET.into()]);
     // --no-block: cloud-init's final stage must not wait for the cluster.
@@ -131,7 +146,6 @@ pub fn seed(node: &NodePlan, root: &Files) -> Files {
         "--no-block".into(),
         TARGET.into(),
     ]);
-
     let users = node
         .users
         .iter()
@@ -147,16 +161,26 @@ pub fn seed(node: &NodePlan, root: &Files) -> Files {
         hostname: node.hostname.clone(),
         preserve_hostname: false,
         ssh_pwauth: false,
-        growpart: GrowPart { mode: "off" },
-        resize_rootfs: false,
+        growpart: (!extra.vm).then_some(GrowPart { mode: "off" }),
+        resize_rootfs: (!extra.vm).then_some(false),
         users,
         write_files,
         runcmd,
     };
-    out.insert(
-        "user-data".into(),
-        file(0o644, yaml("#cloud-config\n", &user)),
-    );
+    yaml("#cloud-config\n", &user)
+}
+
+pub fn seed(node: &NodePlan, root: &Files) -> Files {
+    let mut out = Files::new();
+    let meta = MetaData {
+        // A new configuration is a new instance: cloud-init runs again.
+        instance_id: format!("haimg-{}", &node.config_hash[..16]),
+        local_hostname: node.hostname.clone(),
+    };
+    out.insert("meta-data".into(), file(0o644, yaml("", &meta)));
+
+    let user = cloud_config(node, root, &Extra::default());
+    out.insert("user-data".into(), file(0o644, user));
 
     let mut ethernets = std::collections::BTreeMap::new();
     ethernets.insert(

@@ -8,6 +8,7 @@ mod manifest;
 mod rpi;
 mod shell;
 mod units;
+mod userdata;
 
 use std::io;
 use std::path::Path;
@@ -20,6 +21,7 @@ use crate::source::PayloadFile;
 pub use crate::tree::{Entry, Files, file};
 pub use manifest::{FORMAT as MANIFEST_FORMAT, MANIFEST_BOOT_PATH};
 pub use shell::sh_quote;
+pub use userdata::{SMALL_LIMIT, VM_BOOT_DIR, vm_user_data};
 
 /// Everything a node needs beyond its base OS.
 #[derive(Debug, Default, Clone)]

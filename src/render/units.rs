@@ -52,6 +52,10 @@ pub const OVERLAY: &[(&str, &str)] = &[
         include_str!("../../overlays/usr/lib/haimg/common.sh"),
     ),
     (
+        "usr/lib/haimg/download.sh",
+        include_str!("../../overlays/usr/lib/haimg/download.sh"),
+    ),
+    (
         "usr/lib/haimg/join.sh",
         include_str!("../../overlays/usr/lib/haimg/join.sh"),
     ),

@@ -5,6 +5,7 @@
 pub mod catalogue;
 pub mod checksums;
 pub mod debian;
+mod download;
 pub mod fetch;
 mod http;
 mod image;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::config::BaseKind;
 use crate::plan::NodePlan;
 
+pub use download::{Download, downloads, served};
 pub use image::base_image;
 pub use payload::{PayloadFile, payload, payload_from_dir};
 

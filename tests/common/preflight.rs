@@ -47,6 +47,8 @@ const TABLE: &[(&str, &str)] = &[
     ("xz", "xz-utils"),
     ("zstd", "zstd"),
     ("gzip", "gzip"),
+    ("curl", "curl"),
+    ("tar", "tar"),
 ];
 
 fn present(what: &str) -> bool {

@@ -11,6 +11,16 @@ for name in k3s-token tailscale-authkey; do
   [ ! -e "$(secret_path "$name")" ] || fail "could not remove $name from the boot partition"
 done
 
+# A cloud VM made from haimg's user-data: cloud-init keeps copies of it (the
+# secrets among write_files) under /var/lib/cloud; wipe them on every boot,
+# since cloud-init may fetch and store them again.
+if [ -e /etc/haimg/from-user-data ]; then
+  for f in /var/lib/cloud/instances/*/user-data.txt /var/lib/cloud/instances/*/user-data.txt.i \
+    /var/lib/cloud/instances/*/cloud-config.txt /var/lib/cloud/instances/*/obj.pkl /var/lib/cloud/instance/obj.pkl; do
+    wipe "$f" || fail "could not remove $f"
+  done
+fi
+
 # Raspberry Pi Imager's OS customisation (and other tools) configure a system
 # through these files on the boot partition: they would fight haimg over
 # users, keys and the network. haimg ignores them; say so on every boot.
