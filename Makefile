@@ -28,7 +28,7 @@ phase-lint: lint shellcheck
 
 # Everything but the QEMU boot tests.
 phase-unit:
-	$(NEXTEST) -E 'not binary(boot) & not binary(boot_image) & not binary(cluster)'
+	$(NEXTEST) -E 'not binary(boot) & not binary(boot_image) & not binary(boot_userdata) & not binary(cluster)'
 
 # Boot tests run in parallel (--no-capture would run them one by one); their
 # timings are printed at the end.
@@ -40,10 +40,10 @@ phase-bases:
 	$(NEXTEST) -E 'binary(boot) & test(bases_)' $(SHOW)
 
 # Images built from those bases, booted in QEMU: one node at a time
-# (boot; boot_image: a vendor-like image base), and three together as a
-# cluster (cluster).
+# (boot; boot_image: a vendor-like image base; boot_userdata: a stock cloud
+# VM from user-data), and three together as a cluster (cluster).
 phase-boots:
-	$(NEXTEST) -E '(binary(boot) & not test(bases_)) | binary(boot_image) | binary(cluster)' $(SHOW)
+	$(NEXTEST) -E '(binary(boot) & not test(bases_)) | binary(boot_image) | binary(boot_userdata) | binary(cluster)' $(SHOW)
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -59,7 +59,7 @@ unit:
 
 # Only the boot tests: images built by haimg booted in QEMU.
 e2e: deps
-	$(NEXTEST) --test boot --test boot_image --test cluster $(SHOW)
+	$(NEXTEST) --test boot --test boot_image --test boot_userdata --test cluster $(SHOW)
 
 # Plan, render and build the example cluster from Debian's archive (creates
 # its secrets on first use; until you paste a Tailscale auth key in, the

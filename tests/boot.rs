@@ -19,6 +19,14 @@ fn bases_amd64() {
     shared_base("x86_64-uefi", AMD64_BASE);
 }
 
+/// The cloud profile's base (cloud-init among haimg's packages): the stock
+/// VM of tests/boot_userdata.rs is made from it.
+#[test]
+fn bases_cloud() {
+    ready();
+    shared_base("cloud-x86_64", AMD64_BASE);
+}
+
 #[test]
 fn bases_arm64() {
     ready();

@@ -31,6 +31,9 @@ pub struct Net {
     /// The guest's 10.0.2.101:443: the Tailscale "control plane" the
     /// stand-ins log in to (`login_server = "https://10.0.2.101"`).
     pub control: Option<u16>,
+    /// The guest's 10.0.2.102:80: a plain HTTP server (the payload a VM made
+    /// from user-data downloads).
+    pub files: Option<u16>,
     /// A second NIC on tests/tools/hub.py (the guests' shared wire, the
     /// stand-in tailnet's underlay), one CPU, and no power-off after first
     /// boot: a guest of the cluster test.
@@ -83,6 +86,9 @@ impl Vm {
         }
         if let Some(p) = net.control {
             nic.push_str(&fwd("10.0.2.101:443", p));
+        }
+        if let Some(p) = net.files {
+            nic.push_str(&fwd("10.0.2.102:80", p));
         }
         // TCG (KVM fails with OVMF here), 1.5 GiB, two CPUs (one for the
         // cluster test's three guests, which share the host), serial console.

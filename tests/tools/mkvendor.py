@@ -166,6 +166,66 @@ symlink /etc/resolv.conf ../run/systemd/resolve/stub-resolv.conf
 """
 
 
+# A stock cloud VM's disk, as Debian's cloud images lay it out (GPT: root p1
+# at 128 MiB, ESP p15 before it), booted by systemd-boot from the root's own
+# package (the real images use GRUB; the VM's boot loader is not haimg's
+# concern here) with root by PARTUUID.
+ROOT_GUID = "6f1d2b3c-4a5e-4f60-8a7b-9c0d1e2f3a4b"
+
+
+def debian_cloud(a):
+    tar = a.rootfs
+    root_mib = (os.path.getsize(tar) * 13 // 10) // MIB + 512
+    total = 128 + root_mib + 1
+    if os.path.exists(a.out):
+        os.unlink(a.out)
+    with open(a.out, "wb") as f:
+        f.truncate(total * MIB)
+    table = ("label: gpt\n"
+             "start=%d, size=%d, type=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709, uuid=%s\n"
+             "start=2048, size=%d, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n") % (
+        128 * 2048, root_mib * 2048, ROOT_GUID, 127 * 2048)
+    run("sfdisk", "-q", a.out, input=table.encode())
+    run("mkfs.fat", "-F", "32", "-s", "1", "-n", "UEFI", "--offset", "2048", a.out, str(127 * 1024),
+        stdout=subprocess.DEVNULL)
+    img = "%s@@%d" % (a.out, MIB)
+    with tempfile.TemporaryDirectory() as d, tarfile.open(tar) as tf:
+        def member(prefix):
+            names = sorted(n for n in tf.getnames() if n.lstrip("./").startswith(prefix))
+            return tf.extractfile(names[-1]).read()
+        files = {
+            "EFI/BOOT/BOOTX64.EFI": member("usr/lib/systemd/boot/efi/systemd-bootx64.efi"),
+            "vmlinuz": member("boot/vmlinuz-"),
+            "initrd.img": member("boot/initrd.img-"),
+            "loader/loader.conf": b"timeout 0\n",
+            "loader/entries/debian.conf": ("title Debian\nlinux /vmlinuz\ninitrd /initrd.img\n"
+                                           "options root=PARTUUID=%s rw console=tty0 console=ttyS0,115200\n"
+                                           % ROOT_GUID).encode(),
+        }
+        for name, data in files.items():
+            p = os.path.join(d, "esp", name)
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            with open(p, "wb") as f:
+                f.write(data)
+        esp = os.path.join(d, "esp")
+        run("mcopy", "-s", "-i", img, *[os.path.join(esp, n) for n in sorted(os.listdir(esp))], "::/")
+        env = dict(os.environ, E2FSPROGS_FAKE_TIME=str(EPOCH))
+        run("mke2fs", "-q", "-t", "ext4", "-L", "root", "-E", "offset=%d" % (128 * MIB), "-d", tar, a.out,
+            "%dM" % root_mib, env=env)
+        vendor_net(a.out, 128 * MIB, d, env)
+
+
+def vendor_net(out, offset, d, env):
+    net = os.path.join(d, "net")
+    with open(net, "w") as f:
+        f.write("[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n")
+    script = os.path.join(d, "net.debugfs")
+    with open(script, "w") as f:
+        f.write(VENDOR_NET.format(net=net))
+    run("debugfs", "-w", "-f", script, "%s?offset=%d" % (out, offset),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+
+
 def run(*cmd, **kw):
     subprocess.run(cmd, check=True, **kw)
 
@@ -173,7 +233,7 @@ def run(*cmd, **kw):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
-    ap.add_argument("--family", choices=["raspios", "raspios-trixie", "ubuntu"], default="raspios")
+    ap.add_argument("--family", choices=["raspios", "raspios-trixie", "ubuntu", "debian-cloud"], default="raspios")
     ap.add_argument("--arch", choices=["arm64", "amd64"], default="arm64")
     ap.add_argument("--root-mib", type=int, default=200)
     ap.add_argument("--luks", action="store_true", help="a LUKS header where root should be")
@@ -182,6 +242,8 @@ def main():
     ap.add_argument("--fill-mib", type=int, default=0, help="MiB of random data in root (benchmarks)")
     ap.add_argument("--drop-package", action="append", default=[], help="leave a package out of dpkg's status")
     a = ap.parse_args()
+    if a.family == "debian-cloud":
+        return debian_cloud(a)
 
     boot_start, boot_mib, label, root_label = (
         (8, 512, "bootfs", "rootfs") if a.family.startswith("raspios") else (1, 512, "system-boot", "writable"))
@@ -224,14 +286,7 @@ def main():
             run("mke2fs", "-q", "-t", "ext4", "-L", root_label, "-E", "offset=%d" % (root_start * MIB),
                 "-d", tar, a.out, "%dM" % a.root_mib, env=env)
             if a.rootfs:
-                net = os.path.join(d, "net")
-                with open(net, "w") as f:
-                    f.write("[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n")
-                script = os.path.join(d, "net.debugfs")
-                with open(script, "w") as f:
-                    f.write(VENDOR_NET.format(net=net))
-                run("debugfs", "-w", "-f", script, "%s?offset=%d" % (a.out, root_start * MIB),
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+                vendor_net(a.out, root_start * MIB, d, env)
 
 
 if __name__ == "__main__":
