@@ -109,7 +109,7 @@ pub fn examine(
         ));
     }
     // Root grows at first boot up to the profile's end, where data starts.
-    let root_end = node.layout.root.0 + node.layout.root.1;
+    let root_end = node.profile.root_end_mib() * MIB;
     if root.start + root.size > root_end {
         return Err(bad(
             path,

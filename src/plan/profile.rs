@@ -172,3 +172,11 @@ fn config_txt_line(s: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+impl super::ProfilePlan {
+    /// Where root ends (MiB) at the profile's size: first boot grows root up
+    /// to here, and the data partition starts at or after it.
+    pub fn root_end_mib(&self) -> u64 {
+        self.boot_offset_mib + self.boot_size_mib + self.root_size_mib
+    }
+}

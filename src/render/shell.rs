@@ -51,10 +51,7 @@ pub fn node_env(cluster: &ClusterPlan, node: &NodePlan) -> String {
         ),
         (
             "HAIMG_ROOT_END_MIB",
-            (node.profile.boot_offset_mib
-                + node.profile.boot_size_mib
-                + node.profile.root_size_mib)
-                .to_string(),
+            node.profile.root_end_mib().to_string(),
         ),
         (
             "HAIMG_K3S_DATA_DIR",

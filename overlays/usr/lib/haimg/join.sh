@@ -63,6 +63,19 @@ write_dropin() {
   mv "$JOIN_DROPIN.new" "$JOIN_DROPIN"
 }
 
+# Wait until a peer answers, retrying with a delay that doubles up to 60 s;
+# sets `found` ("NAME ADDRESS"). $1 reports each wait (say, or k3s-wait.sh's
+# tell), $2 says why this node waits.
+await_peer() {
+  delay=5
+  # shellcheck disable=SC2034 # read by the caller
+  until found=$(answering_peer); do
+    "$1" "$STEP" waiting "$2 ($HAIMG_PEERS); retrying in ${delay}s"
+    sleep "$delay"
+    [ $delay -ge 60 ] || delay=$((delay * 2))
+  done
+}
+
 # Point K3s at a peer ($1 name, $2 address). Never cluster-init again.
 use_peer() {
   write_dropin "joined through $1" "cluster-init: false" "server: https://$2:6443"

@@ -89,12 +89,7 @@ if [ "$HAIMG_ROLE" = bootstrap ]; then
   exit 0
 fi
 
-delay=5
-until found=$(answering_peer); do
-  say "$STEP" waiting "no peer answers yet ($HAIMG_PEERS); retrying in ${delay}s"
-  sleep "$delay"
-  [ $delay -ge 60 ] || delay=$((delay * 2))
-done
+await_peer say "no peer answers yet"
 # shellcheck disable=SC2086
 use_peer $found
 mark_done k3s-role

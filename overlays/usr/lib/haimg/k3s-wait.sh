@@ -40,12 +40,7 @@ if [ "$HAIMG_K3S_EXEC" = server ] && is_done k3s-member && ! has_etcd_data; then
   if [ -z "$HAIMG_PEERS" ]; then
     tell "$STEP" warning "this single server lost its etcd data: K3s starts a new, empty cluster"
   else
-    delay=5
-    until found=$(answering_peer); do
-      tell "$STEP" waiting "this node's etcd data is gone: it rejoins through a peer, and none answers yet ($HAIMG_PEERS); retrying in ${delay}s"
-      sleep "$delay"
-      [ $delay -ge 60 ] || delay=$((delay * 2))
-    done
+    await_peer tell "this node's etcd data is gone: it rejoins through a peer, and none answers yet"
     # shellcheck disable=SC2086
     use_peer $found
     tell "$STEP" ok "this node's etcd data is gone: rejoining through ${found% *}"
