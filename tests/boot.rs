@@ -176,20 +176,17 @@ fn bootstrap_first_boot(s: &Scene<'_>) -> (PathBuf, PathBuf) {
         &log_path("x86-boot1"),
         "bootstrap first boot",
     );
-    for step in [
-        "haimg: prepare: ok",
-        "haimg: storage: ok",
-        "haimg: payload: ok",
-        "haimg: tailscale: ok",
-        "creating the cluster",
-        "haimg: scrub: ok",
-    ] {
-        assert!(
-            console.contains(step),
-            "console lacks {step:?}\n{}",
-            tail(&console)
-        );
-    }
+    common::qemu::expect_steps(
+        &console,
+        &[
+            "haimg: prepare: ok",
+            "haimg: storage: ok",
+            "haimg: payload: ok",
+            "haimg: tailscale: ok",
+            "creating the cluster",
+            "haimg: scrub: ok",
+        ],
+    );
     assert!(
         console.contains("formatted blank"),
         "the data partition must be made on first boot"
@@ -556,21 +553,18 @@ profile = "test-rpi4.toml"
         t.elapsed()
     );
     vm.power_down();
-    for step in [
-        "haimg: prepare: ok",
-        "formatted blank",
-        "haimg: payload: ok",
-        "haimg: tailscale: clock: not synchronized after 5s",
-        "haimg: tailscale: ok: tailscale0 is 100.64.0.1",
-        "creating the cluster",
-        "haimg: scrub: ok",
-    ] {
-        assert!(
-            console.contains(step),
-            "console lacks {step:?}\n{}",
-            tail(&console)
-        );
-    }
+    common::qemu::expect_steps(
+        &console,
+        &[
+            "haimg: prepare: ok",
+            "formatted blank",
+            "haimg: payload: ok",
+            "haimg: tailscale: clock: not synchronized after 5s",
+            "haimg: tailscale: ok: tailscale0 is 100.64.0.1",
+            "creating the cluster",
+            "haimg: scrub: ok",
+        ],
+    );
     let pt = ok(&sh("sfdisk", &["-d", disk.to_str().expect("p")]), "sfdisk");
     assert!(
         pt.contains("label: dos") && pt.lines().filter(|l| l.contains(" : start=")).count() == 3,

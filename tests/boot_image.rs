@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use common::bases::{ARM64_BASE, EPOCH, ready, shared_base};
 use common::image::{debugfs, partition};
-use common::qemu::{BOOT_LIMIT, Net, tail};
+use common::qemu::{BOOT_LIMIT, Net};
 use common::*;
 
 #[test]
@@ -87,20 +87,17 @@ fn rpi4_image_base_first_boot() {
         t.elapsed()
     );
     vm.power_down();
-    for step in [
-        "haimg: prepare: ok",
-        "formatted blank",
-        "haimg: payload: ok",
-        "haimg: tailscale: ok: tailscale0 is 100.64.0.1",
-        "creating the cluster",
-        "haimg: scrub: ok",
-    ] {
-        assert!(
-            console.contains(step),
-            "console lacks {step:?}\n{}",
-            tail(&console)
-        );
-    }
+    common::qemu::expect_steps(
+        &console,
+        &[
+            "haimg: prepare: ok",
+            "formatted blank",
+            "haimg: payload: ok",
+            "haimg: tailscale: ok: tailscale0 is 100.64.0.1",
+            "creating the cluster",
+            "haimg: scrub: ok",
+        ],
+    );
     // Root grew from the base's size to the profile's end, the data
     // partition sits at the profile's offset: as for every base.
     let pt: serde_json::Value = serde_json::from_str(&ok(

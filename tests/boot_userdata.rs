@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use common::bases::{AMD64_BASE, EPOCH, ready, shared_base};
 use common::image::{debugfs, flash, partition};
-use common::qemu::{BOOT_LIMIT, Net, Vm, log_path, tail};
+use common::qemu::{BOOT_LIMIT, Net, Vm, log_path};
 use common::*;
 
 #[test]
@@ -109,19 +109,16 @@ fn witness_user_data_on_a_stock_cloud_vm() {
         t.elapsed()
     );
     guest.power_down();
-    for step in [
-        "haimg: download: ok: 3 download(s)",
-        "haimg: payload: ok",
-        "haimg: tailscale: ok: tailscale0 is 100.64.0.1",
-        "creating the cluster",
-        "haimg: scrub: ok",
-    ] {
-        assert!(
-            console.contains(step),
-            "console lacks {step:?}\n{}",
-            tail(&console)
-        );
-    }
+    common::qemu::expect_steps(
+        &console,
+        &[
+            "haimg: download: ok: 3 download(s)",
+            "haimg: payload: ok",
+            "haimg: tailscale: ok: tailscale0 is 100.64.0.1",
+            "creating the cluster",
+            "haimg: scrub: ok",
+        ],
+    );
     assert!(http.log().contains("/k3s"), "{}", http.log());
     // The secrets and cloud-init's copies of the user-data are gone.
     let root = dir.join("root.part");

@@ -185,7 +185,7 @@ fn list_outputs(
                 image_sha256: &built.sha256,
                 outputs: &built.outputs,
             },
-            &imager::date(release_time()),
+            &imager::date(super::made_at()),
         )
         .context("describing the image for Raspberry Pi Imager")?;
         out.extend(
@@ -229,18 +229,4 @@ fn mem_available() -> Option<u64> {
         .parse()
         .ok()?;
     Some(kb * 1024)
-}
-
-/// Imager's release date: SOURCE_DATE_EPOCH when set (reproducible lists),
-/// else now.
-fn release_time() -> i64 {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0)
-        })
 }

@@ -144,3 +144,17 @@ fn prepare_out_dir(out: &Path, force: bool) -> Result<()> {
         Err(e) => Err(anyhow::Error::new(e).context(format!("reading {}", out.display()))),
     }
 }
+
+/// A timestamp that says when something was made: SOURCE_DATE_EPOCH when set
+/// (reproducible outputs), else now. Imager's release date and the EEPROM
+/// `.sig`'s `ts:` (as rpi-eeprom-digest) use it.
+pub(crate) fn made_at() -> i64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        })
+}

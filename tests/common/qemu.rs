@@ -251,6 +251,17 @@ pub fn tail(s: &str) -> String {
     lines[lines.len().saturating_sub(60)..].join("\n")
 }
 
+/// Every line of `steps` is on the console (else the console's tail shows why).
+pub fn expect_steps(console: &str, steps: &[&str]) {
+    for step in steps {
+        assert!(
+            console.contains(step),
+            "console lacks {step:?}\n{}",
+            tail(console)
+        );
+    }
+}
+
 /// Console logs are kept here, so a failed run can be read afterwards.
 pub fn log_path(name: &str) -> PathBuf {
     let d = repo().join("target/boot-test");

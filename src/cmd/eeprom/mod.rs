@@ -116,19 +116,6 @@ fn readme(board: Board, order: &str, list: &str) -> String {
     )
 }
 
-/// The `.sig` timestamp: SOURCE_DATE_EPOCH when set (as rpi-eeprom-digest),
-/// else now.
-fn sig_time() -> i64 {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64)
-        })
-}
-
 pub fn run(a: &EepromArgs) -> Result<()> {
     let order = config::boot_order(&a.boot_order).map_err(anyhow::Error::msg)?;
     let (eeprom_path, recovery_path) = match &a.firmware {
@@ -176,7 +163,7 @@ pub fn run(a: &EepromArgs) -> Result<()> {
         ("pieeprom.upd", eeprom.bytes().to_vec()),
         (
             "pieeprom.sig",
-            image::sig(eeprom.bytes(), sig_time(), a.board.soc()).into_bytes(),
+            image::sig(eeprom.bytes(), super::made_at(), a.board.soc()).into_bytes(),
         ),
         ("recovery.bin", recovery),
         ("bootconf.txt", conf.clone().into_bytes()),
