@@ -91,7 +91,7 @@ pub fn user_data(
     }
     let mut rendered = render::render(cluster, node, secrets, &payload);
     if opts.new_cluster && node.role == Role::Bootstrap {
-        render::new_cluster_flag(&mut rendered);
+        render::new_cluster_flag(node, &mut rendered);
     }
     let (text, gzipped) = render::vm_user_data(node, &rendered, &downloads);
     let name = format!("{}.user-data", node.hostname);
@@ -143,7 +143,7 @@ pub fn build(
     }
     let mut rendered = render::render(cluster, node, secrets, &payload);
     if opts.new_cluster && node.role == Role::Bootstrap {
-        render::new_cluster_flag(&mut rendered);
+        render::new_cluster_flag(node, &mut rendered);
     }
     let name = format!("{}.img", node.hostname);
     let create = |node: &NodePlan| {

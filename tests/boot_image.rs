@@ -128,3 +128,91 @@ fn rpi4_image_base_first_boot() {
         "{k3s}"
     );
 }
+
+/// The witness from a cloud image: Debian's cloud layout (GPT, ESP before
+/// root, the boot loader naming root by its partition GUID; made from the
+/// cloud base with cloud-init, no haimg file), customised as an `image` base
+/// and booted under OVMF to "first boot done".
+#[test]
+fn cloud_image_base_first_boot() {
+    ready();
+    need(&["mkfs.fat"]);
+    let tar = shared_base("cloud-x86_64", common::bases::AMD64_BASE);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    ok(
+        &std::process::Command::new("python3")
+            .arg(repo().join("tests/tools/mkvendor.py"))
+            .arg(dir.join("cloud.img"))
+            .args(["--family", "debian-cloud", "--rootfs"])
+            .arg(&tar)
+            .output()
+            .expect("python3"),
+        "mkvendor.py",
+    );
+    let profile = std::fs::read_to_string(repo().join("profiles/cloud-x86_64.toml"))
+        .expect("profile")
+        .replace("root_size_mib = 4096", "root_size_mib = 2048")
+        .replace("data_offset_mib = 4353", "data_offset_mib = 2305");
+    write_files(dir, &[
+        ("cluster.toml", "name = \"boot\"\ntailnet = \"boot-net.ts.net\"\nnodes = [\"w.toml\"]\n[[server]]\nname = \"w\"\nbootstrap = true\n[tailscale]\ntags = [\"tag:k3s\"]\nlogin_server = \"https://10.0.2.101\"\n".to_string()),
+        ("test-cloud.toml", profile),
+        ("w.toml", "cluster = \"cluster.toml\"\nhostname = \"w\"\nprofile = \"test-cloud.toml\"\n[base]\nkind = \"image\"\nurl = \"cloud.img\"\n[storage]\ndata = \"none\"\n".to_string()),
+    ]);
+    write_secrets(dir);
+    let o = haimg()
+        .args([
+            "build",
+            "w.toml",
+            "--out",
+            "out",
+            "-q",
+            "--insecure",
+            "--payload",
+        ])
+        .arg(repo().join("tests/standins"))
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .current_dir(dir)
+        .output()
+        .expect("haimg");
+    ok(&o, "haimg build");
+    let disk = dir.join("disk.img");
+    common::image::flash(&dir.join("out/w.img"), &disk, "4G");
+    let control = common::httpd::Server::control(&dir.join("control"), "", 1800);
+    let t = Instant::now();
+    let mut vm = common::qemu::Vm::start(
+        &disk,
+        &[],
+        Net {
+            control: Some(control.port),
+            ..Net::default()
+        },
+        &common::qemu::log_path("cloud-image-base"),
+    );
+    let console = vm.wait_for("haimg: first boot done", BOOT_LIMIT);
+    eprintln!(
+        "boot test: cloud image base: boot to \"first boot done\" in {:.0?}",
+        t.elapsed()
+    );
+    vm.power_down();
+    common::qemu::expect_steps(
+        &console,
+        &[
+            "haimg: prepare: ok",
+            "haimg: payload: ok",
+            "haimg: tailscale: ok: tailscale0 is 100.64.0.1",
+            "creating the cluster",
+            "haimg: scrub: ok",
+        ],
+    );
+    // Root grew to the profile's end; the secrets left root's boot folder.
+    let pt = ok(&sh("sfdisk", &["-d", disk.to_str().expect("p")]), "sfdisk");
+    assert!(
+        pt.contains(&format!("size=     {}", (2305 - 128) * 2048)),
+        "{pt}"
+    );
+    let root = dir.join("root.part");
+    partition(&disk, 2, &root);
+    let secrets = debugfs(&root, "ls /var/lib/haimg/boot/haimg/secrets");
+    assert!(!secrets.contains("k3s-token"), "{secrets}");
+}

@@ -26,6 +26,10 @@ pub struct BaseImage {
     pub boot_label: String,
     /// Byte offset and length of its ext4 root partition.
     pub root: (u64, u64),
+    /// The root partition's GPT GUID: the vendor's boot loader names root
+    /// by it, and the edit re-points it at the node's.
+    pub root_partuuid: Option<String>,
+    pub gpt: bool,
 }
 
 /// Programs first boot runs (storage.sh grows root and makes the data
@@ -57,12 +61,6 @@ pub fn examine(
         .metadata()
         .map_err(|e| DiskError::io("the base image", e))?
         .len();
-    if node.profile.boot != BootKind::Rpi {
-        return Err(bad(
-            path,
-            "image bases are built for Raspberry Pi profiles so far; for a UEFI node use a `debian` or `rootfs` base",
-        ));
-    }
     let table = probe::read(&file).map_err(|e| bad(path, e))?;
     let parts = &table.partitions;
     if let Some(p) = parts.iter().find(|p| {
@@ -91,16 +89,43 @@ pub fn examine(
         return Err(bad(
             path,
             format!(
-                "a Raspberry Pi base needs a FAT boot partition and an ext4 root; it has [{}]",
+                "an image base needs a FAT boot partition (the Pi's, or an ESP) and an ext4 root; it has [{}]",
                 found.join(", ")
             ),
         ));
     };
-    if table.label != "dos" || parts.len() != 2 || boot.number != 1 || root.number != 2 {
-        return Err(bad(
-            path,
-            "expected an MBR with the FAT boot partition first and the ext4 root second, as Raspberry Pi OS and Ubuntu lay them out",
-        ));
+    match node.profile.boot {
+        BootKind::Rpi
+            if table.label != "dos" || parts.len() != 2 || boot.number != 1 || root.number != 2 =>
+        {
+            return Err(bad(
+                path,
+                "expected an MBR with the FAT boot partition first and the ext4 root second, as Raspberry Pi OS and Ubuntu lay them out",
+            ));
+        }
+        BootKind::Uefi => {
+            // Debian's cloud images add a BIOS boot partition (p14) for
+            // GRUB on legacy BIOS; a UEFI node does not need it, and the
+            // node's GPT holds the ESP and root only. Anything else is data
+            // haimg would drop: refused.
+            let bios = "21686148-6449-6e6f-744e-656564454649";
+            let other = parts
+                .iter()
+                .find(|p| p.number != boot.number && p.number != root.number && p.kind != bios);
+            if table.label != "gpt" || other.is_some() {
+                return Err(bad(
+                    path,
+                    "expected a GPT with an ESP, an ext4 root and at most a BIOS boot partition, as Debian's cloud images lay them out",
+                ));
+            }
+            if boot.start > root.start {
+                return Err(bad(
+                    path,
+                    "its ESP comes after root: root could not grow at first boot",
+                ));
+            }
+        }
+        BootKind::Rpi => {}
     }
     if root.start + root.size > len {
         return Err(bad(
@@ -141,6 +166,8 @@ pub fn examine(
         boot: (boot.start, boot.size),
         boot_label,
         root: (root.start, root.size),
+        root_partuuid: root.uuid.clone(),
+        gpt: table.label == "gpt",
     })
 }
 

@@ -14,8 +14,8 @@ use std::path::Path;
 
 use super::base::BaseImage;
 use super::debugfs::{self, Ext4};
-use super::{DiskError, fat, mbr};
-use crate::config::TableKind;
+use super::{DiskError, fat, mbr, repoint};
+use crate::config::{BootKind, TableKind};
 use crate::io::Progress;
 use crate::plan::NodePlan;
 use crate::plan::layout::MIB;
@@ -33,10 +33,20 @@ const MASKED: &[&str] = &["userconfig.service"];
 /// size, root the base's root (grown at first boot).
 pub fn sized(node: &NodePlan, base: &BaseImage) -> NodePlan {
     let mut n = node.clone();
-    n.layout.table = TableKind::Mbr;
+    n.layout.table = if base.gpt {
+        TableKind::Gpt
+    } else {
+        TableKind::Mbr
+    };
     n.layout.boot = base.boot;
     n.layout.root = base.root;
-    n.layout.size = base.len.div_ceil(MIB) * MIB;
+    // GPT keeps its backup table after root: at least a MiB there.
+    let need = if base.gpt {
+        base.root.0 + base.root.1 + MIB
+    } else {
+        0
+    };
+    n.layout.size = base.len.max(need).div_ceil(MIB) * MIB;
     n
 }
 
@@ -56,11 +66,27 @@ pub fn write(
     bar.finish();
 
     let layout = &node.layout;
-    if !mbr::fits(layout) {
-        return Err(DiskError::TooLargeForMbr(path.into()));
+    match layout.table {
+        TableKind::Mbr => {
+            if !mbr::fits(layout) {
+                return Err(DiskError::TooLargeForMbr(path.into()));
+            }
+            file.write_all_at(&mbr::sector0(layout), 0)
+                .map_err(|e| DiskError::io("writing the MBR", e))?;
+        }
+        TableKind::Gpt => {
+            let mut f = file
+                .try_clone()
+                .map_err(|e| DiskError::io("reopening the image", e))?;
+            super::gpt::write(&mut f, layout, node.profile.arch)?;
+        }
     }
-    file.write_all_at(&mbr::sector0(layout), 0)
-        .map_err(|e| DiskError::io("writing the MBR", e))?;
+    // The vendor's boot loader names root by the old GUID: re-point it.
+    let old_root = base
+        .root_partuuid
+        .as_deref()
+        .filter(|_| layout.table == TableKind::Gpt);
+    let new_root = layout.root_partuuid();
 
     let staging = debugfs::staging_dir(path)?;
     let _guard = crate::cleanup::Guard::new(staging.path());
@@ -85,11 +111,30 @@ pub fn write(
         offset: layout.root.0,
         epoch,
     };
+    if let Some(old) = old_root {
+        root_files.extend(repoint::root_files(&ext4, old, &new_root)?);
+    }
     ext4.apply(&root_files, &remove, staging.path())?;
 
     let mut boot = base_boot_files(&src, base, &staging.path().join("boot"))?;
-    let config = config_txt(&boot, node)?;
-    boot.insert("config.txt".into(), tree::file(0o644, config));
+    match node.profile.boot {
+        BootKind::Rpi => {
+            let config = config_txt(&boot, node)?;
+            boot.insert("config.txt".into(), tree::file(0o644, config));
+        }
+        BootKind::Uefi => {
+            // The ESP is the vendor's (its boot loader); haimg's boot-side
+            // files are in root (render::boot_dir). Rewritten only when a
+            // boot-loader entry on it names root.
+            let repointed = match old_root {
+                Some(old) => repoint::esp_files(&mut boot, old, &new_root)?,
+                None => false,
+            };
+            if !repointed && rendered.boot.is_empty() {
+                return Ok(());
+            }
+        }
+    }
     boot.extend(rendered.boot.clone());
     // The old FAT's clusters would stay as stale mapped data: punch them out.
     rustix::fs::fallocate(

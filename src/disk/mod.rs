@@ -11,6 +11,7 @@ pub mod gpt;
 pub mod image;
 pub mod mbr;
 pub mod probe;
+mod repoint;
 mod root;
 mod tarheader;
 pub mod tarstream;

@@ -50,6 +50,46 @@ pub fn boot_mount(node: &NodePlan) -> &'static str {
     }
 }
 
+/// Where haimg's boot-side files (secrets, payload, manifest) are on the
+/// node: the boot partition, except on a UEFI `image` base, whose small ESP
+/// holds the vendor's boot loader and not a 100 MB payload (Debian
+/// genericcloud: 124 MiB): there they travel in root, under this folder.
+pub fn boot_dir(node: &NodePlan) -> &'static str {
+    if in_root(node) {
+        ROOT_BOOT_DIR
+    } else {
+        boot_mount(node)
+    }
+}
+
+/// The folder in root that stands for the boot partition (UEFI image bases,
+/// cloud VMs made from user-data).
+pub const ROOT_BOOT_DIR: &str = "/var/lib/haimg/boot";
+
+fn in_root(node: &NodePlan) -> bool {
+    node.base.kind == BaseKind::Image && node.profile.boot == BootKind::Uefi
+}
+
+/// NoCloud's seed folder in root (cloud-init's `/var/lib/cloud/seed/nocloud`),
+/// where the seed goes when there is no boot partition of haimg's to carry it.
+const SEED_DIR: &str = "var/lib/cloud/seed/nocloud";
+
+/// For a UEFI image base, the boot side moves into root: the seed to
+/// NoCloud's seed folder, the rest under [`ROOT_BOOT_DIR`].
+fn boot_into_root(node: &NodePlan, r: &mut Rendered) {
+    if !in_root(node) {
+        return;
+    }
+    for (path, entry) in std::mem::take(&mut r.boot) {
+        let to = if matches!(path.as_str(), "user-data" | "meta-data" | "network-config") {
+            format!("{SEED_DIR}/{path}")
+        } else {
+            format!("{}/{path}", ROOT_BOOT_DIR.trim_start_matches('/'))
+        };
+        r.root.insert(to, entry);
+    }
+}
+
 /// Boot partition paths of the secrets, relative to its root.
 pub const TOKEN_BOOT_PATH: &str = "haimg/secrets/k3s-token";
 pub const AUTHKEY_BOOT_PATH: &str = "haimg/secrets/tailscale-authkey";
@@ -80,7 +120,7 @@ fn boot_owned(boot: &Files) -> String {
 pub const NEW_CLUSTER_BOOT_PATH: &str = "haimg/new-cluster";
 
 /// Let the bootstrap server create the cluster without waiting for peers.
-pub fn new_cluster_flag(r: &mut Rendered) {
+pub fn new_cluster_flag(node: &NodePlan, r: &mut Rendered) {
     r.boot.insert(
         NEW_CLUSTER_BOOT_PATH.into(),
         file(
@@ -88,6 +128,7 @@ pub fn new_cluster_flag(r: &mut Rendered) {
             "Written by haimg build --new-cluster: this node creates a new cluster on first boot.\n",
         ),
     );
+    boot_into_root(node, r);
 }
 
 /// Render all files of one node: what its image holds beyond the base.
@@ -244,6 +285,7 @@ pub fn render(
     // that boot as the first (ConditionFirstBoot).
     out.root
         .insert("etc/machine-id".into(), file(0o444, "uninitialized\n"));
+    boot_into_root(node, &mut out);
     out
 }
 

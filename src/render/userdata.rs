@@ -15,7 +15,7 @@ use crate::plan::NodePlan;
 use crate::source::Download;
 
 /// Where the boot partition's files live on a VM made from user-data.
-pub const VM_BOOT_DIR: &str = "/var/lib/haimg/boot";
+pub const VM_BOOT_DIR: &str = super::ROOT_BOOT_DIR;
 
 /// Cloud providers that cap user-data at 16 KiB (as raw bytes): above it,
 /// the file is gzipped (cloud-init reads gzip by its magic bytes).

@@ -64,7 +64,7 @@ def rootfs(path, family, arch, tools, drop, fill_mib=0):
         add(tf, "bin", kind=tarfile.SYMTYPE, link="usr/bin", mode=0o777)
         add(tf, "sbin", kind=tarfile.SYMTYPE, link="usr/sbin", mode=0o777)
         add(tf, "usr/bin/env", elf(arch) + b"coreutils env stub", mode=0o755)
-        osr = b'ID=debian\nVERSION_CODENAME=bookworm\n' if family.startswith("raspios") else b'ID=ubuntu\nVERSION_ID="24.04"\n'
+        osr = b'ID=debian\nVERSION_CODENAME=bookworm\n' if family.startswith("raspios") or family == "debian" else b'ID=ubuntu\nVERSION_ID="24.04"\n'
         add(tf, "usr/lib/os-release", osr)
         add(tf, "etc/os-release", kind=tarfile.SYMTYPE, link="../usr/lib/os-release", mode=0o777)
         add(tf, "etc/machine-id", b"0123456789abcdef0123456789abcdef\n", mode=0o444)
@@ -174,7 +174,27 @@ ROOT_GUID = "6f1d2b3c-4a5e-4f60-8a7b-9c0d1e2f3a4b"
 
 
 def debian_cloud(a):
-    tar = a.rootfs
+    with tempfile.TemporaryDirectory() as d:
+        tar = a.rootfs
+        if not tar:
+            # A stub root with the members the layout takes from a real one.
+            tar = os.path.join(d, "root.tar")
+            rootfs(tar, "debian", "amd64", not a.no_tools, a.drop_package, a.fill_mib)
+            with tarfile.open(tar, "a") as tf:
+                for name in ["usr/lib/systemd/boot", "usr/lib/systemd/boot/efi"]:
+                    ti = tarfile.TarInfo(name)
+                    ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, EPOCH
+                    tf.addfile(ti)
+                for name, data in [("usr/lib/systemd/boot/efi/systemd-bootx64.efi", b"MZ stub systemd-boot"),
+                                   ("boot/vmlinuz-6.1.0-99-cloud-amd64", b"amd64 kernel" * 100),
+                                   ("boot/initrd.img-6.1.0-99-cloud-amd64", b"amd64 initrd" * 100)]:
+                    ti = tarfile.TarInfo(name)
+                    ti.size, ti.mtime = len(data), EPOCH
+                    tf.addfile(ti, io.BytesIO(data))
+        cloud_disk(a, tar)
+
+
+def cloud_disk(a, tar):
     root_mib = (os.path.getsize(tar) * 13 // 10) // MIB + 512
     total = 128 + root_mib + 1
     if os.path.exists(a.out):
@@ -213,6 +233,17 @@ def debian_cloud(a):
         run("mke2fs", "-q", "-t", "ext4", "-L", "root", "-E", "offset=%d" % (128 * MIB), "-d", tar, a.out,
             "%dM" % root_mib, env=env)
         vendor_net(a.out, 128 * MIB, d, env)
+        # GRUB's config as grub-mkconfig leaves it in Debian's cloud images:
+        # root named by the partition's GUID.
+        grub = os.path.join(d, "grub.cfg")
+        with open(grub, "w") as f:
+            f.write("menuentry 'Debian GNU/Linux' {\n\tsearch --no-floppy --fs-uuid --set=root x\n"
+                    "\tlinux /boot/vmlinuz root=PARTUUID=%s ro console=tty0 console=ttyS0,115200\n}\n" % ROOT_GUID.upper())
+        script = os.path.join(d, "grub.debugfs")
+        with open(script, "w") as f:
+            f.write("mkdir /boot/grub\nwrite %s /boot/grub/grub.cfg\nsif /boot/grub/grub.cfg mode 0100444\n" % grub)
+        run("debugfs", "-w", "-f", script, "%s?offset=%d" % (a.out, 128 * MIB),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
 
 
 def vendor_net(out, offset, d, env):
