@@ -206,10 +206,17 @@ fn cloud_image_base_first_boot() {
         ],
     );
     // Root grew to the profile's end; the secrets left root's boot folder.
-    let pt = ok(&sh("sfdisk", &["-d", disk.to_str().expect("p")]), "sfdisk");
-    assert!(
-        pt.contains(&format!("size=     {}", (2305 - 128) * 2048)),
-        "{pt}"
+    let pt: serde_json::Value = serde_json::from_str(&ok(
+        &sh("sfdisk", &["-J", disk.to_str().expect("p")]),
+        "sfdisk",
+    ))
+    .expect("json");
+    let r = &pt["partitiontable"]["partitions"][1];
+    let end = r["start"].as_u64().expect("start") + r["size"].as_u64().expect("size");
+    assert_eq!(
+        end,
+        2305 * 2048,
+        "root does not end at the profile's end: {pt}"
     );
     let root = dir.join("root.part");
     partition(&disk, 2, &root);
