@@ -26,16 +26,7 @@ fn rpi4_image_base_first_boot() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     let vendor = dir.join("vendor.img");
-    ok(
-        &std::process::Command::new("python3")
-            .arg(repo().join("tests/tools/mkvendor.py"))
-            .arg(&vendor)
-            .arg("--rootfs")
-            .arg(&tar)
-            .output()
-            .expect("python3"),
-        "mkvendor.py",
-    );
+    common::image::vendor_image(&vendor, &["--rootfs".as_ref(), tar.as_os_str()]);
     let profile = std::fs::read_to_string(repo().join("profiles/rpi4.toml"))
         .expect("profile")
         .replace("root_size_mib = 8192", "root_size_mib = 2048")
@@ -140,15 +131,14 @@ fn cloud_image_base_first_boot() {
     let tar = shared_base("cloud-x86_64", common::bases::AMD64_BASE);
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
-    ok(
-        &std::process::Command::new("python3")
-            .arg(repo().join("tests/tools/mkvendor.py"))
-            .arg(dir.join("cloud.img"))
-            .args(["--family", "debian-cloud", "--rootfs"])
-            .arg(&tar)
-            .output()
-            .expect("python3"),
-        "mkvendor.py",
+    common::image::vendor_image(
+        &dir.join("cloud.img"),
+        &[
+            "--family".as_ref(),
+            "debian-cloud".as_ref(),
+            "--rootfs".as_ref(),
+            tar.as_os_str(),
+        ],
     );
     let profile = std::fs::read_to_string(repo().join("profiles/cloud-x86_64.toml"))
         .expect("profile")

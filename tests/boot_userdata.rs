@@ -22,15 +22,14 @@ fn witness_user_data_on_a_stock_cloud_vm() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     let vm = dir.join("vm.img");
-    ok(
-        &std::process::Command::new("python3")
-            .arg(repo().join("tests/tools/mkvendor.py"))
-            .arg(&vm)
-            .args(["--family", "debian-cloud", "--rootfs"])
-            .arg(&tar)
-            .output()
-            .expect("python3"),
-        "mkvendor.py",
+    common::image::vendor_image(
+        &vm,
+        &[
+            "--family".as_ref(),
+            "debian-cloud".as_ref(),
+            "--rootfs".as_ref(),
+            tar.as_os_str(),
+        ],
     );
     write_files(dir, &[
         ("cluster.toml", "name = \"boot\"\ntailnet = \"boot-net.ts.net\"\nnodes = [\"w.toml\"]\n[[server]]\nname = \"w\"\nbootstrap = true\n[tailscale]\ntags = [\"tag:k3s\"]\nlogin_server = \"https://10.0.2.101\"\n".to_string()),

@@ -23,13 +23,8 @@ fn tools() {
 /// A vendor image from tests/tools/mkvendor.py.
 fn vendor(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
     let out = dir.join(name);
-    let o = std::process::Command::new("python3")
-        .arg(repo().join("tests/tools/mkvendor.py"))
-        .arg(&out)
-        .args(args)
-        .output()
-        .expect("python3");
-    ok(&o, "mkvendor.py");
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    common::image::vendor_image(&out, &args);
     out
 }
 

@@ -34,15 +34,7 @@ fn a_cloud_image_becomes_the_witness() {
     let d = tempfile::tempdir().expect("tmp");
     let dir = d.path();
     let base = dir.join("cloud.img");
-    ok(
-        &std::process::Command::new("python3")
-            .arg(repo().join("tests/tools/mkvendor.py"))
-            .arg(&base)
-            .args(["--family", "debian-cloud"])
-            .output()
-            .expect("python3"),
-        "mkvendor.py",
-    );
+    common::image::vendor_image(&base, &["--family".as_ref(), "debian-cloud".as_ref()]);
     write_files(
         dir,
         &[

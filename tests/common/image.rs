@@ -101,3 +101,17 @@ pub fn sums_ok(dir: &Path) -> usize {
     let said = ok(&check, "sha256sum -c SHA256SUMS");
     said.lines().filter(|l| l.ends_with(": OK")).count()
 }
+
+/// A vendor-like disk image at `out`, made the vendors' way by
+/// tests/tools/mkvendor.py (`args`: --family, --rootfs TAR, …), not by haimg.
+pub fn vendor_image(out: &Path, args: &[&std::ffi::OsStr]) {
+    ok(
+        &std::process::Command::new("python3")
+            .arg(repo().join("tests/tools/mkvendor.py"))
+            .arg(out)
+            .args(args)
+            .output()
+            .expect("python3"),
+        "mkvendor.py",
+    );
+}
