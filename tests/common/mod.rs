@@ -11,6 +11,7 @@ pub mod httpd;
 pub mod image;
 mod preflight;
 pub mod qemu;
+pub mod vendor;
 #[allow(unused_imports)] // not every test binary runs external tools
 pub use preflight::need;
 
