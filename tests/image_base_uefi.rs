@@ -63,7 +63,7 @@ fn a_cloud_image_becomes_the_witness() {
     let img = dir.join("out/w.img");
 
     // A valid GPT: the base's ESP and root where they were, under the
-    // node's GUIDs; no BIOS boot partition.
+    // node's GUIDs; the BIOS boot partition (p14) dropped.
     ok(
         &sh("sgdisk", &["-v", img.to_str().expect("p")]),
         "sgdisk -v",
@@ -91,7 +91,7 @@ fn a_cloud_image_becomes_the_witness() {
     };
     let esp = find("C12A7328-F81F-11D2-BA4B-00A0C93EC93B");
     let root = find("4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709");
-    assert_eq!(esp["start"].as_u64(), Some(2048));
+    assert_eq!(esp["start"].as_u64(), Some(8192));
     assert_eq!(root["start"].as_u64(), Some(128 * 2048));
     let root_guid = root["uuid"].as_str().expect("uuid").to_ascii_lowercase();
     let esp_guid = esp["uuid"].as_str().expect("uuid").to_ascii_lowercase();
@@ -106,8 +106,8 @@ fn a_cloud_image_becomes_the_witness() {
                 &format!("if={}", img.display()),
                 &format!("of={}", part.display()),
                 "bs=1M",
-                "skip=1",
-                "count=127",
+                "skip=4",
+                "count=124",
                 "status=none",
             ],
         ),
@@ -153,7 +153,7 @@ fn a_cloud_image_becomes_the_witness() {
             ],
         ))
     };
-    assert_eq!(efi(&img, "1M"), efi(&base, "1M"));
+    assert_eq!(efi(&img, "4M"), efi(&base, "4M"));
 
     // haimg's boot side lives in root: the ESP is small and the vendor's.
     let env = root_file(&img, at, "/etc/haimg/node.env");

@@ -201,14 +201,18 @@ def cloud_disk(a, tar):
         os.unlink(a.out)
     with open(a.out, "wb") as f:
         f.truncate(total * MIB)
+    # Debian's cloud layout (facts §6): p14 BIOS boot at sector 2048 (3 MiB),
+    # p15 ESP at sector 8192 (124 MiB), p1 root at 128 MiB.
+    name = os.path.basename(a.out)
     table = ("label: gpt\n"
-             "start=%d, size=%d, type=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709, uuid=%s\n"
-             "start=2048, size=%d, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n") % (
-        128 * 2048, root_mib * 2048, ROOT_GUID, 127 * 2048)
+             "%s1 : start=%d, size=%d, type=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709, uuid=%s\n"
+             "%s14 : start=2048, size=6144, type=21686148-6449-6E6F-744E-656564454649\n"
+             "%s15 : start=8192, size=%d, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n") % (
+        name, 128 * 2048, root_mib * 2048, ROOT_GUID, name, name, 124 * 2048)
     run("sfdisk", "-q", a.out, input=table.encode())
-    run("mkfs.fat", "-F", "32", "-s", "1", "-n", "UEFI", "--offset", "2048", a.out, str(127 * 1024),
+    run("mkfs.fat", "-F", "32", "-s", "1", "-n", "UEFI", "--offset", "8192", a.out, str(124 * 1024),
         stdout=subprocess.DEVNULL)
-    img = "%s@@%d" % (a.out, MIB)
+    img = "%s@@%d" % (a.out, 4 * MIB)
     with tempfile.TemporaryDirectory() as d, tarfile.open(tar) as tf:
         def member(prefix):
             names = sorted(n for n in tf.getnames() if n.lstrip("./").startswith(prefix))
