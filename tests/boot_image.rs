@@ -6,12 +6,45 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use common::bases::{ARM64_BASE, EPOCH, ready, shared_base};
 use common::image::{debugfs, partition};
 use common::qemu::{BOOT_LIMIT, Net};
 use common::*;
+
+/// `haimg build NODE.toml` with the stand-in payload; the image's path.
+fn build(dir: &Path, node: &str) -> PathBuf {
+    let t = Instant::now();
+    let o = haimg()
+        .args([
+            "build",
+            &format!("{node}.toml"),
+            "--out",
+            "out",
+            "-q",
+            "--insecure",
+            "--payload",
+        ])
+        .arg(repo().join("tests/standins"))
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .current_dir(dir)
+        .output()
+        .expect("haimg");
+    ok(&o, "haimg build");
+    eprintln!("boot test: image base {node}: built in {:.0?}", t.elapsed());
+    dir.join("out").join(format!("{node}.img"))
+}
+
+/// A disk's partition table as sfdisk reads it.
+fn table(disk: &Path) -> serde_json::Value {
+    serde_json::from_str(&ok(
+        &sh("sfdisk", &["-J", disk.to_str().expect("p")]),
+        "sfdisk",
+    ))
+    .expect("json")
+}
 
 #[test]
 fn rpi4_image_base_first_boot() {
@@ -38,25 +71,7 @@ fn rpi4_image_base_first_boot() {
         ("pi.toml", "cluster = \"cluster.toml\"\nhostname = \"pi\"\nprofile = \"test-rpi4.toml\"\n[base]\nkind = \"image\"\nurl = \"vendor.img\"\n".to_string()),
     ]);
     write_secrets(dir);
-    let t = Instant::now();
-    let o = haimg()
-        .args([
-            "build",
-            "pi.toml",
-            "--out",
-            "out",
-            "-q",
-            "--insecure",
-            "--payload",
-        ])
-        .arg(repo().join("tests/standins"))
-        .env("SOURCE_DATE_EPOCH", EPOCH)
-        .current_dir(dir)
-        .output()
-        .expect("haimg");
-    ok(&o, "haimg build");
-    eprintln!("boot test: image base: built in {:.0?}", t.elapsed());
-    let img = dir.join("out/pi.img");
+    let img = build(dir, "pi");
 
     let control = common::httpd::Server::control(&dir.join("control"), "", 1800);
     let disk = dir.join("ssd.img");
@@ -91,11 +106,7 @@ fn rpi4_image_base_first_boot() {
     );
     // Root grew from the base's size to the profile's end, the data
     // partition sits at the profile's offset: as for every base.
-    let pt: serde_json::Value = serde_json::from_str(&ok(
-        &sh("sfdisk", &["-J", disk.to_str().expect("p")]),
-        "sfdisk",
-    ))
-    .expect("json");
+    let pt = table(&disk);
     let parts = pt["partitiontable"]["partitions"]
         .as_array()
         .expect("parts");
@@ -150,24 +161,9 @@ fn cloud_image_base_first_boot() {
         ("w.toml", "cluster = \"cluster.toml\"\nhostname = \"w\"\nprofile = \"test-cloud.toml\"\n[base]\nkind = \"image\"\nurl = \"cloud.img\"\n[storage]\ndata = \"none\"\n".to_string()),
     ]);
     write_secrets(dir);
-    let o = haimg()
-        .args([
-            "build",
-            "w.toml",
-            "--out",
-            "out",
-            "-q",
-            "--insecure",
-            "--payload",
-        ])
-        .arg(repo().join("tests/standins"))
-        .env("SOURCE_DATE_EPOCH", EPOCH)
-        .current_dir(dir)
-        .output()
-        .expect("haimg");
-    ok(&o, "haimg build");
+    let img = build(dir, "w");
     let disk = dir.join("disk.img");
-    common::image::flash(&dir.join("out/w.img"), &disk, "4G");
+    common::image::flash(&img, &disk, "4G");
     let control = common::httpd::Server::control(&dir.join("control"), "", 1800);
     let t = Instant::now();
     let mut vm = common::qemu::Vm::start(
@@ -196,11 +192,7 @@ fn cloud_image_base_first_boot() {
         ],
     );
     // Root grew to the profile's end; the secrets left root's boot folder.
-    let pt: serde_json::Value = serde_json::from_str(&ok(
-        &sh("sfdisk", &["-J", disk.to_str().expect("p")]),
-        "sfdisk",
-    ))
-    .expect("json");
+    let pt = table(&disk);
     let r = &pt["partitiontable"]["partitions"][1];
     let end = r["start"].as_u64().expect("start") + r["size"].as_u64().expect("size");
     assert_eq!(

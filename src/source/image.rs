@@ -38,8 +38,7 @@ pub fn base_image(node: &NodePlan, fetcher: &Fetcher) -> Result<PathBuf, SourceE
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     } else {
-        let (sum, _) = crate::io::sha256_file(&fetched).map_err(open_err(&fetched))?;
-        format!("local-{sum}")
+        format!("local-{}", local_sum(&fetched).map_err(open_err(&fetched))?)
     };
     let dir = fetcher.cache.join("images");
     let dest = dir.join(format!("{leaf}.raw"));
@@ -69,4 +68,24 @@ pub fn base_image(node: &NodePlan, fetcher: &Fetcher) -> Result<PathBuf, SourceE
         source: e.error,
     })?;
     Ok(dest)
+}
+
+/// A local base's sha256, hashed once per run and file version: `build`
+/// asks for the base in `prepare` and again for each node that uses it.
+fn local_sum(path: &std::path::Path) -> std::io::Result<String> {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    type Key = (PathBuf, u64, Option<std::time::SystemTime>);
+    static SEEN: Mutex<BTreeMap<Key, String>> = Mutex::new(BTreeMap::new());
+    let meta = std::fs::metadata(path)?;
+    let key = (path.to_path_buf(), meta.len(), meta.modified().ok());
+    let mut seen = SEEN
+        .lock()
+        .map_err(|_| std::io::Error::other("a build thread panicked"))?;
+    if let Some(s) = seen.get(&key) {
+        return Ok(s.clone());
+    }
+    let (sum, _) = crate::io::sha256_file(path)?;
+    seen.insert(key, sum.clone());
+    Ok(sum)
 }
