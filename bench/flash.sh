@@ -4,6 +4,12 @@
 # conv=fsync` followed by a read-back `cmp`, and vs `bmaptool copy` (which
 # checks every range's sha256) — plus `haimg build --compress xz` against
 # `xz -T0` of the same image. Ratios in one run; not a test. Needs root.
+#
+# A loop device is a noisy disk: one copy can take twice another's time when
+# the host flushes the backing file. So each tool runs RUNS times (7 by
+# default), interleaved so that drift hits all alike, and the medians are
+# compared. The loop device uses direct I/O (no host page cache behind it,
+# as with a real SSD or card).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 haimg=${HAIMG:-$here/target/release/haimg}
@@ -20,19 +26,28 @@ if [ ! -s bench.img.bmap ]; then
   bmaptool -q create -o bench.img.bmap bench.img
 fi
 rm -f disk.raw && truncate -s 4G disk.raw
-dev=$(losetup -f --show disk.raw)
+dev=$(losetup -f --show --direct-io=on disk.raw)
 trap 'losetup -d "$dev"; rm -f disk.raw' EXIT
 
 secs() { /usr/bin/time -f %e "$@" 2>&1 >/dev/null | tail -n 1; }
 cold() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 
-cold; h=$(secs "$haimg" flash bench.img "$dev" --yes --force -q)
-cold; d=$(secs sh -c "dd if=bench.img of=$dev bs=4M conv=fsync status=none && echo 3 > /proc/sys/vm/drop_caches && cmp -n 4294967296 bench.img $dev")
-cold; b=$(secs bmaptool -q copy --bmap bench.img.bmap bench.img "$dev")
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
+# One untimed copy first: the loop file's first writes allocate its blocks,
+# which would slow whichever tool runs first.
+bmaptool -q copy --bmap bench.img.bmap bench.img "$dev"
+hs=() ds=() bs=()
+for _ in $(seq "${RUNS:-7}"); do
+  cold; hs+=("$(secs "$haimg" flash bench.img "$dev" --yes --force -q)")
+  cold; ds+=("$(secs sh -c "dd if=bench.img of=$dev bs=4M conv=fsync status=none && echo 3 > /proc/sys/vm/drop_caches && cmp -n 4294967296 bench.img $dev")")
+  cold; bs+=("$(secs bmaptool -q copy --bmap bench.img.bmap bench.img "$dev")")
+done
+h=$(median "${hs[@]}") d=$(median "${ds[@]}") b=$(median "${bs[@]}")
 
 # Compression: haimg's xz stage (build with minus without --compress xz)
 # against xz -T0 -6 of the image it wrote, writing its output to a file and
 # syncing it as haimg does.
+[ -n "${FLASH_ONLY:-}" ] && { echo "haimg $(printf "%s " "${hs[@]}") bmaptool ${bs[*]}"; exit 0; }
 node=$work/node && rm -rf "$node" && mkdir -p "$node" && cd "$node"
 python3 "$here/tests/tools/mkrootfs.py" rootfs.tar --kind uefi --big 300 > /dev/null
 printf 'name = "b"\ntailnet = "b.ts.net"\nnodes = ["n.toml"]\n[[server]]\nname = "n"\nbootstrap = true\n[tailscale]\ntags = ["tag:k3s"]\n' > cluster.toml
@@ -44,7 +59,8 @@ px=$(secs sh -c 'xz -T0 -6 -c o1/n.img > peer.xz && sync peer.xz')
 cd "$work"
 
 echo
-echo "P5: a sparse 4 GiB image, 600 MiB of data, to a loop device ($(nproc) cores)"
+echo "P5: a sparse 4 GiB image, 600 MiB of data, to a loop device ($(nproc) cores, median of ${RUNS:-7})"
+echo "  runs: haimg ${hs[*]} | dd+cmp ${ds[*]} | bmaptool ${bs[*]}"
 printf '%-44s %8s s\n' "haimg flash (bmap, read-back verify)" "$h" "dd bs=4M conv=fsync + cmp read-back" "$d" "bmaptool copy (sha256 checked)" "$b"
 awk -v h="$h" -v d="$d" -v b="$b" 'BEGIN{
   printf "%-44s %8.2fx (target >= 3)\n", "dd+cmp time / haimg time", d/h

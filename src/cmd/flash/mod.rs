@@ -8,6 +8,7 @@
 
 #[cfg(test)]
 mod tests;
+mod verify;
 mod write;
 
 use std::io::{BufRead, IsTerminal, Write as _};

@@ -4,15 +4,30 @@
 use std::os::unix::fs::FileExt;
 use std::sync::mpsc;
 
+use super::verify::{self, ReadBack};
 use super::write::{self, Chunk};
 use crate::io::Progress;
 
+/// Check one chunk both ways: through a second O_DIRECT handle (where the
+/// file system allows it) and through the synced, dropped page cache. Both
+/// must give the same verdict.
 fn check(dev: &std::fs::File, at: u64, data: Vec<u8>) -> anyhow::Result<()> {
-    let (tx, rx) = mpsc::sync_channel(1);
-    let (free, _back) = mpsc::channel();
-    tx.send(vec![Chunk { at, data }]).expect("send");
-    drop(tx);
-    write::read_back(dev, rx, free, &Progress::bytes(true, 0, ""))
+    let size = dev.metadata().expect("size").len();
+    let run = |reader: ReadBack| {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let (free, _back) = mpsc::channel();
+        tx.send(vec![Chunk {
+            at,
+            data: data.clone(),
+        }])
+        .expect("send");
+        drop(tx);
+        verify::read_back(&reader, rx, free, &Progress::bytes(true, 0, ""))
+    };
+    let direct = run(ReadBack::open(dev, size));
+    let cached = run(ReadBack::Cached(dev));
+    assert_eq!(direct.is_ok(), cached.is_ok(), "{direct:?} vs {cached:?}");
+    direct
 }
 
 #[test]

@@ -20,7 +20,9 @@ use crate::emit::bmap::{self, BLOCK};
 use crate::io::Progress;
 use crate::source::{Compression, open_reader, sniff};
 
-const CHUNK: usize = 4 << 20;
+use super::verify::{ReadBack, read_back};
+
+pub(super) const CHUNK: usize = 4 << 20;
 
 /// A byte range of the image to write, with the sha256 its block map
 /// promises (none without a map).
@@ -199,15 +201,18 @@ pub(super) struct Chunk {
     pub data: Vec<u8>,
 }
 
-/// Bytes written between two syncs that hand chunks to the verifier. At
-/// most about three batches are in memory (one filling, one queued, one
-/// being read back).
+/// Bytes written between two syncs that hand chunks to the verifier, when
+/// it reads through the page cache. At most about three batches are in
+/// memory (one filling, one queued, one being read back). Reading with
+/// O_DIRECT needs no sync: each chunk goes over at once, up to DEPTH
+/// queued, so the verifier follows closely and little is left at the end.
 const BATCH: u64 = 32 << 20;
+const DEPTH: usize = 16;
 
 /// Write the job to `dev` (a disk of `dev_size` bytes). With `verify`, a
 /// second thread reads every range back past the page cache while the
-/// writing goes on (each batch synced first), and compares it with the
-/// bytes written; the first MiB is checked last, after it is written.
+/// writing goes on, and compares it with the bytes written; the first MiB
+/// is checked last, after it is written.
 pub fn write(
     job: &mut Job,
     dev: &File,
@@ -228,14 +233,16 @@ pub fn write(
     };
     let bar = Progress::bytes(quiet, job.mapped(), label);
     let mut head = vec![0u8; head_len as usize];
+    let reader = ReadBack::open(dev, dev_size);
     std::thread::scope(|s| -> anyhow::Result<()> {
-        let (tx, rx) = mpsc::sync_channel::<Vec<Chunk>>(1);
+        let depth = if reader.needs_sync() { 1 } else { DEPTH };
+        let (tx, rx) = mpsc::sync_channel::<Vec<Chunk>>(depth);
         let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
         let checker = verify.then(|| {
-            let bar = &bar;
-            s.spawn(move || read_back(dev, rx, free_tx, bar))
+            let (bar, reader) = (&bar, &reader);
+            s.spawn(move || read_back(reader, rx, free_tx, bar))
         });
-        let sink = verify.then_some((tx, free_rx));
+        let sink = verify.then_some((tx, free_rx, reader.needs_sync()));
         let wrote = write_spans(job, dev, &mut head, sink, &bar);
         // The writer's sender is gone now: the verifier drains and ends.
         let checked = checker.map_or(Ok(()), |h| {
@@ -245,7 +252,8 @@ pub fn write(
         wrote.and(checked)
     })?;
     bar.finish();
-    dev.sync_all()?;
+    // The rest of the first MiB may land with the last ranges: without its
+    // first 4 KiB (MBR, GPT header) the disk still has no table.
     let table = (BLOCK as usize).min(head.len());
     dev.write_all_at(&head[table..], table as u64)?;
     dev.sync_all()?;
@@ -257,13 +265,14 @@ pub fn write(
         let (free_tx, _free) = mpsc::channel();
         tx.send(vec![Chunk { at: 0, data }])?;
         drop(tx);
-        read_back(dev, rx, free_tx, &Progress::bytes(true, 0, ""))?;
+        read_back(&reader, rx, free_tx, &Progress::bytes(true, 0, ""))?;
     }
     Ok(())
 }
 
-/// The verifier's ends: written chunks go out, emptied buffers come back.
-type Verifier = (mpsc::SyncSender<Vec<Chunk>>, mpsc::Receiver<Vec<u8>>);
+/// The verifier's ends: written chunks go out, emptied buffers come back;
+/// and whether each batch must be synced before it is handed over.
+type Verifier = (mpsc::SyncSender<Vec<Chunk>>, mpsc::Receiver<Vec<u8>>, bool);
 
 /// Write every span but the first MiB (kept in `head`); check each span
 /// against its block map's sha256; hand what was written, synced, to the
@@ -281,8 +290,11 @@ fn write_spans(
     let head_len = head.len() as u64;
     let mut buf = vec![0u8; CHUNK];
     let (mut done, mut batch, mut batch_len) = (0u64, Vec::<Chunk>::new(), 0u64);
+    let synced = sink.as_ref().is_some_and(|v| v.2);
     let hand_over = |batch: &mut Vec<Chunk>, tx: &mpsc::SyncSender<Vec<Chunk>>| {
-        dev.sync_data()?;
+        if synced {
+            dev.sync_data()?;
+        }
         tx.send(std::mem::take(batch))
             .map_err(|_| anyhow::anyhow!("the verifier stopped"))
     };
@@ -292,7 +304,7 @@ fn write_spans(
         let mut at = start;
         while at < end {
             let k = ((end - at) as usize).min(CHUNK);
-            if let Some((_, free)) = &sink {
+            if let Some((_, free, _)) = &sink {
                 buf = free.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
             }
             job.read_at(&mut buf[..k], at)?;
@@ -305,13 +317,24 @@ fn write_spans(
             if split < k {
                 let to = at + split as u64;
                 dev.write_all_at(&buf[split..k], to)?;
-                if let Some((tx, _)) = &sink {
+                // DONTNEED on dirty pages starts their writeback now
+                // (mm/fadvise.c: __filemap_fdatawrite_range, WB_SYNC_NONE)
+                // instead of at the next sync: the disk is kept busy while
+                // the next chunk is read and hashed, and the verifier finds
+                // the range already written.
+                rustix::fs::fadvise(
+                    dev,
+                    to,
+                    std::num::NonZeroU64::new((k - split) as u64),
+                    rustix::fs::Advice::DontNeed,
+                )?;
+                if let Some((tx, _, _)) = &sink {
                     let mut data = std::mem::take(&mut buf);
                     data.truncate(k);
                     data.drain(..split);
                     batch_len += data.len() as u64;
                     batch.push(Chunk { at: to, data });
-                    if batch_len >= BATCH {
+                    if batch_len >= BATCH || !synced {
                         hand_over(&mut batch, tx)?;
                         batch_len = 0;
                     }
@@ -335,49 +358,10 @@ fn write_spans(
             );
         }
     }
-    if let Some((tx, _)) = &sink
+    if let Some((tx, _, _)) = &sink
         && !batch.is_empty()
     {
         hand_over(&mut batch, tx)?;
-    }
-    Ok(())
-}
-
-/// Read each chunk back from the disk, dropping the disk's cached pages
-/// first so that the bytes come from the device, and compare.
-pub(super) fn read_back(
-    dev: &File,
-    rx: mpsc::Receiver<Vec<Chunk>>,
-    free: mpsc::Sender<Vec<u8>>,
-    bar: &Progress,
-) -> anyhow::Result<()> {
-    use rustix::fs::{Advice, fadvise};
-    let mut got = vec![0u8; CHUNK.max(WIPE_LEN)];
-    let mut done = 0u64;
-    for batch in rx {
-        for c in batch {
-            let n = c.data.len();
-            fadvise(
-                dev,
-                c.at,
-                std::num::NonZeroU64::new(n as u64),
-                Advice::DontNeed,
-            )?;
-            dev.read_exact_at(&mut got[..n], c.at)?;
-            if got[..n] != c.data[..] {
-                anyhow::bail!(
-                    "verification failed: bytes {}..{} read back differ from what was written (a failing disk or reader?)",
-                    c.at,
-                    c.at + n as u64
-                );
-            }
-            done += n as u64;
-            bar.set(done);
-            let mut data = c.data;
-            data.resize(CHUNK, 0);
-            // The writer may have finished; a buffer nobody takes is dropped.
-            let _ = free.send(data);
-        }
     }
     Ok(())
 }
