@@ -120,7 +120,7 @@ impl Ext4<'_> {
     pub fn apply(&self, files: &Files, remove: &[&str], staging: &Path) -> Result<(), DiskError> {
         let mut script = String::new();
         let mut dirs = BTreeSet::new();
-        let mut n = 0;
+        let mut staged: Vec<std::path::PathBuf> = Vec::new();
         let t = self.epoch;
         for r in remove {
             check_path(r)?;
@@ -154,9 +154,11 @@ impl Ext4<'_> {
                     None
                 }
                 Entry::File { mode, data } => {
-                    n += 1;
-                    let host = staging.join(n.to_string());
-                    std::fs::write(&host, data).map_err(|e| DiskError::io(path, e))?;
+                    let host = staging.join((staged.len() + 1).to_string());
+                    // Staged bytes may be secrets (token, auth key): 0600,
+                    // and overwritten before they are deleted (below).
+                    write_private(&host, data).map_err(|e| DiskError::io(path, e))?;
+                    staged.push(host.clone());
                     script.push_str(&format!("write \"{}\" \"/{path}\"\n", host.display()));
                     Some(*mode)
                 }
@@ -181,7 +183,11 @@ impl Ext4<'_> {
                 script.push_str(&format!("sif \"/{path}\" {field}\n"));
             }
         }
-        self.run(&script, true)?;
+        let ran = self.run(&script, true);
+        for host in &staged {
+            overwrite(host);
+        }
+        ran?;
         self.verify(files, remove, &dirs)
     }
 
@@ -244,10 +250,59 @@ fn check_path(p: &str) -> Result<(), DiskError> {
     Ok(())
 }
 
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(data)
+}
+
+/// Zero a staged file in place and sync it, so that deleting it (the
+/// staging folder's guard) leaves no copy of its bytes in free blocks
+/// that a later read of the host disk could find. Best effort.
+fn overwrite(path: &Path) {
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(path)
+        && let Ok(m) = f.metadata()
+    {
+        let zeros = vec![0u8; m.len() as usize];
+        let _ = f.write_all(&zeros).and_then(|_| f.sync_all());
+    }
+    let _ = std::fs::remove_file(path);
+}
+
 /// Where a host file for the script goes, for callers that stage bytes.
 pub fn staging_dir(near: &Path) -> Result<tempfile::TempDir, DiskError> {
     tempfile::Builder::new()
         .prefix(".haimg-edit-")
         .tempdir_in(near.parent().unwrap_or(Path::new(".")))
         .map_err(|e| DiskError::io("a folder for the files to write", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    /// A staged file's bytes are zeroed before it goes: a handle kept open
+    /// on it (its inode outlives the name) reads zeros afterwards.
+    #[test]
+    fn a_staged_file_is_overwritten_then_removed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let p = dir.path().join("1");
+        super::write_private(&p, b"K10secret::server:abc").expect("stage");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&p).expect("meta").permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
+        let mut held = std::fs::File::open(&p).expect("open");
+        super::overwrite(&p);
+        assert!(!p.exists(), "the staged file is removed");
+        let mut got = Vec::new();
+        held.read_to_end(&mut got).expect("read");
+        assert_eq!(got, vec![0u8; 21], "its bytes were zeroed first");
+    }
 }
