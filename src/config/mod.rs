@@ -4,6 +4,7 @@
 pub mod catalogue;
 pub mod model;
 pub mod parse;
+pub mod stack;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -28,6 +28,9 @@ pub struct ClusterFile {
     pub tailscale: TailscaleCluster,
     #[serde(default)]
     pub secrets: SecretsConfig,
+    /// The applications the cluster deploys by itself (`[stack.*]`).
+    #[serde(default)]
+    pub stack: super::stack::StackConfig,
 }
 
 /// One control-plane (etcd) member.

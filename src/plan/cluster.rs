@@ -223,6 +223,7 @@ pub(super) fn build(loaded: &Loaded, diags: &mut Diags) -> Option<ClusterPlan> {
         k3s,
         tailscale,
         nodes,
+        stack: None,
         token_file,
         authkey_file,
     };
@@ -247,6 +248,7 @@ pub(super) fn build(loaded: &Loaded, diags: &mut Diags) -> Option<ClusterPlan> {
             .get_or_insert(WAN_HEARTBEAT_MS);
         plan.k3s.election_timeout_ms.get_or_insert(WAN_ELECTION_MS);
     }
+    plan.stack = super::stack::plan(&c.stack, cf, &plan, diags);
     Some(plan)
 }
 

@@ -3,8 +3,10 @@
 //! names). Pure apart from reading secrets: it only looks at the loaded files.
 
 pub mod acl;
+pub mod availability;
 mod base;
 pub mod check;
+mod check_stack;
 mod cluster;
 pub mod layout;
 mod node;
@@ -13,6 +15,8 @@ mod profile;
 pub mod report;
 mod risks;
 mod secrets;
+pub mod stack;
+mod stack_db;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -84,6 +88,8 @@ pub struct ClusterPlan {
     pub k3s: K3sPlan,
     pub tailscale: TailscalePlan,
     pub nodes: Vec<NodePlan>,
+    /// `[stack.*]`: the applications, where they run, how available.
+    pub stack: Option<stack::StackPlan>,
     #[serde(skip)]
     pub token_file: PathBuf,
     #[serde(skip)]

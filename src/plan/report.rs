@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::stack::StackPlan;
 use super::{ClusterPlan, Role, risks};
 use crate::config::DataMode;
 
@@ -16,6 +17,7 @@ pub struct Report<'a> {
     pub tolerates_failures: usize,
     pub risks: Vec<String>,
     pub warnings: Vec<String>,
+    pub stack: Option<&'a StackPlan>,
 }
 
 #[derive(Serialize)]
@@ -65,6 +67,7 @@ pub fn report<'a>(plan: &'a ClusterPlan, warnings: Vec<String>) -> Report<'a> {
         tolerates_failures: plan.tolerance(),
         risks: risks(plan),
         warnings,
+        stack: plan.stack.as_ref(),
     }
 }
 
@@ -116,6 +119,9 @@ impl Report<'_> {
             "\netcd: {} voters, quorum {}, tolerates {} failed server(s)\n",
             self.etcd_voters, self.quorum, self.tolerates_failures
         ));
+        if let Some(st) = self.stack {
+            out.push_str(&super::stack::to_text(st));
+        }
         if !self.risks.is_empty() {
             out.push_str("\nrisks:\n");
             for r in &self.risks {

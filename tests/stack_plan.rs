@@ -1,0 +1,202 @@
+//! `[stack.*]` in `haimg plan`: where each component runs, what one node
+//! failure does to it, the availability estimate, and every config error
+//! at once with its line and column.
+
+mod common;
+
+use common::*;
+
+fn plan_json(dir: &std::path::Path, file: &str) -> serde_json::Value {
+    let o = haimg()
+        .args(["plan", file, "--json"])
+        .current_dir(dir)
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_slice(&o.stdout).expect("json")
+}
+
+/// P(at least k of n up), written out again here so the test does not take
+/// haimg's arithmetic on trust.
+fn k_of_n(k: u32, n: u32, a: f64) -> f64 {
+    let mut p = 0.0;
+    for i in k..=n {
+        let c = (0..i).fold(1.0, |acc, j| acc * f64::from(n - j) / f64::from(j + 1));
+        p += c * a.powi(i as i32) * (1.0 - a).powi((n - i) as i32);
+    }
+    p
+}
+
+#[test]
+fn the_example_stack_is_placed_off_the_witness_and_estimated() {
+    let v = plan_json(&repo(), "examples/homelab/cluster.toml");
+    let st = &v["stack"];
+    let comps = st["components"].as_array().expect("components");
+    let names: Vec<&str> = comps.iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "metallb",
+            "longhorn",
+            "patroni",
+            "vaultwarden",
+            "coredns",
+            "monitoring",
+            "backups"
+        ]
+    );
+    for c in comps {
+        let nodes = c["nodes"].to_string();
+        assert!(
+            !nodes.contains("witness"),
+            "{} may run on the witness: {nodes}",
+            c["name"]
+        );
+    }
+    let get = |n: &str| comps.iter().find(|c| c["name"] == n).expect(n);
+    // Seed 000's choices: strict synchronous replication on two nodes.
+    let db = get("patroni");
+    assert_eq!(db["needs_up"], 2);
+    assert!(
+        db["one_node_down"]
+            .as_str()
+            .expect("s")
+            .contains("writes stop"),
+        "{db}"
+    );
+    assert!(
+        st["spofs"].to_string().contains("patroni"),
+        "{}",
+        st["spofs"]
+    );
+    assert_eq!(get("longhorn")["replicas"], 2);
+    assert!(
+        get("vaultwarden")["settings"]
+            .to_string()
+            .contains("signups=false")
+    );
+
+    // The estimate: control plane 2 of 3, each serving component k of n.
+    let a = 8760.0 / 8764.0;
+    let want = k_of_n(2, 3, a)           // etcd
+        * k_of_n(1, 3, a)                // metallb: a speaker on each worker
+        * k_of_n(1, 2, a)                // longhorn: 2 replicas
+        * k_of_n(2, 2, a)                // patroni, strict
+        * k_of_n(1, 2, a)                // vaultwarden
+        * k_of_n(1, 2, a); // coredns
+    let got = st["estimate"]["availability"].as_f64().expect("f64");
+    assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+    assert!(got > 0.999 && got < 0.9995, "{got}");
+
+    let text = stdout(
+        &haimg()
+            .args(["plan", "examples/homelab/cluster.toml"])
+            .current_dir(repo())
+            .output()
+            .expect("run"),
+    );
+    assert!(text.contains("availability estimate: 99.909 %"), "{text}");
+    assert!(
+        text.contains("single points of failure:\n    - patroni"),
+        "{text}"
+    );
+    assert!(
+        text.contains("node_mtbf_h"),
+        "the assumptions are printed: {text}"
+    );
+}
+
+#[test]
+fn every_stack_error_is_reported_at_once_with_its_place() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut files = small_cluster();
+    files[0].1.push_str(
+        r#"
+[stack.metallb]
+addresses = ["192.168.1.250-192.168.1.240"]
+
+[stack.longhorn]
+replicas = 3
+
+[stack.vaultwarden]
+domain = "vault warden"
+
+[stack.monitoring]
+retention = "15 days"
+
+[stack.availability]
+node_mttr_h = -1.0
+"#,
+    );
+    write_files(tmp.path(), &files);
+    write_secrets(tmp.path());
+    let o = haimg()
+        .args(["plan", "cluster.toml"])
+        .current_dir(tmp.path())
+        .output()
+        .expect("run");
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    let line = |needle: &str| {
+        let at = files[0].1.find(needle).expect(needle);
+        files[0].1[..at].lines().count() + usize::from(files[0].1[..at].ends_with('\n'))
+    };
+    for (msg, place) in [
+        (
+            "first address is after its last",
+            format!("cluster.toml:{}:", line("addresses = [\"192.168.1.250")),
+        ),
+        (
+            "3 replicas cannot be spread over the 2 node(s)",
+            format!("cluster.toml:{}:", line("replicas = 3")),
+        ),
+        (
+            "[stack.vaultwarden] needs [stack.patroni]",
+            format!("cluster.toml:{}:", line("[stack.vaultwarden]")),
+        ),
+        (
+            "invalid retention",
+            format!("cluster.toml:{}:", line("retention =")),
+        ),
+        (
+            "not a positive number of hours",
+            format!("cluster.toml:{}:", line("node_mttr_h")),
+        ),
+    ] {
+        assert!(e.contains(msg), "missing {msg:?} in:\n{e}");
+        assert!(e.contains(&place), "missing {place} for {msg:?} in:\n{e}");
+    }
+    assert!(e.contains("5 errors"), "{e}");
+}
+
+#[test]
+fn patroni_on_its_own_etcd_over_two_nodes_is_warned_and_counted() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut files = small_cluster();
+    files[0]
+        .1
+        .push_str("\n[stack.patroni]\ndcs = \"etcd\"\nsynchronous_mode_strict = false\n");
+    write_files(tmp.path(), &files);
+    write_secrets(tmp.path());
+    let v = plan_json(tmp.path(), "cluster.toml");
+    let db = &v["stack"]["components"][0];
+    assert_eq!(db["name"], "patroni");
+    // Not strict: one database node is enough, but the lock's etcd puts two
+    // of its three members on one node: that node must be up.
+    assert_eq!(db["needs_up"], 1);
+    let a = 8760.0 / 8764.0;
+    let got = db["availability"]["availability"].as_f64().expect("f64");
+    assert!((got - k_of_n(1, 2, a) * a).abs() < 1e-12, "{got}");
+    assert!(
+        db["one_node_down"]
+            .to_string()
+            .contains("two of the 3 etcd members")
+    );
+    assert!(
+        v["warnings"]
+            .to_string()
+            .contains("one node holds two members"),
+        "{}",
+        v["warnings"]
+    );
+}
