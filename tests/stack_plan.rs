@@ -200,3 +200,67 @@ fn patroni_on_its_own_etcd_over_two_nodes_is_warned_and_counted() {
         v["warnings"]
     );
 }
+
+/// `secrets init` makes one password per stack secret the enabled tables
+/// need: 0600, 256 bits each, all different, never printed, kept on a
+/// second run; none for tables that are off.
+#[test]
+fn secrets_init_makes_the_stack_passwords() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut files = small_cluster();
+    files[0]
+        .1
+        .push_str("\n[stack.patroni]\n\n[stack.vaultwarden]\n\n[stack.monitoring]\n");
+    write_files(tmp.path(), &files);
+    let init = || {
+        let o = haimg()
+            .args(["secrets", "init", "cluster.toml"])
+            .current_dir(tmp.path())
+            .output()
+            .expect("run");
+        assert!(o.status.success(), "{}", stderr(&o));
+        format!("{}{}", stdout(&o), stderr(&o))
+    };
+    let said = init();
+    let names = [
+        "postgres-superuser",
+        "postgres-replication",
+        "vaultwarden-admin-token",
+        "grafana-admin",
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    for n in names {
+        let p = tmp.path().join("secrets").join(n);
+        let v = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{n}: {e}"));
+        let v = v.trim().to_string();
+        assert_eq!(v.len(), 64, "{n}");
+        assert!(v.bytes().all(|b| b.is_ascii_hexdigit()), "{n}");
+        let mode = std::fs::metadata(&p).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{n}");
+        assert!(!said.contains(&v), "{n} printed");
+        assert!(seen.insert(v), "{n} repeats another secret");
+    }
+    let again = init();
+    assert!(again.contains("kept"), "{again}");
+    for (n, v) in names.iter().zip(&seen) {
+        let now = std::fs::read_to_string(tmp.path().join("secrets").join(n)).expect("read");
+        assert!(
+            seen.contains(now.trim()),
+            "{n} changed on the second run ({v})"
+        );
+    }
+
+    // A cluster without a stack gets none of them.
+    let bare = tempfile::tempdir().expect("tmp");
+    write_files(bare.path(), &small_cluster());
+    let o = haimg()
+        .args(["secrets", "init", "cluster.toml"])
+        .current_dir(bare.path())
+        .output()
+        .expect("run");
+    assert!(o.status.success());
+    for n in names {
+        assert!(!bare.path().join("secrets").join(n).exists(), "{n}");
+    }
+}

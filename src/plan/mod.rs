@@ -19,7 +19,7 @@ pub mod stack;
 mod stack_db;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -45,6 +45,35 @@ pub const WAN_ELECTION_MS: u32 = 5000;
 /// cluster file.
 pub const DEFAULT_TOKEN_FILE: &str = "secrets/k3s-token";
 pub const DEFAULT_AUTHKEY_FILE: &str = "secrets/tailscale-authkey";
+
+/// The stack's generated secrets (`[stack.*]` that need them), each a file
+/// beside the K3s token file: (path, what it is for).
+pub fn stack_secret_files(loaded: &Loaded) -> Vec<(PathBuf, &'static str)> {
+    let st = &loaded.cluster.value.stack;
+    let (token, _) = secret_files(loaded);
+    let dir = token.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut out = Vec::new();
+    if st.patroni.is_some() {
+        out.push((
+            dir.join("postgres-superuser"),
+            "PostgreSQL superuser password",
+        ));
+        out.push((
+            dir.join("postgres-replication"),
+            "PostgreSQL replication password",
+        ));
+    }
+    if st.vaultwarden.is_some() {
+        out.push((
+            dir.join("vaultwarden-admin-token"),
+            "Vaultwarden admin token",
+        ));
+    }
+    if st.monitoring.is_some() {
+        out.push((dir.join("grafana-admin"), "Grafana admin password"));
+    }
+    out
+}
 
 /// The K3s token file and the Tailscale auth-key file of a loaded cluster.
 pub fn secret_files(loaded: &Loaded) -> (PathBuf, PathBuf) {
