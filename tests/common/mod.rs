@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod bases;
+pub mod disk;
 pub mod httpd;
 pub mod image;
 mod preflight;
