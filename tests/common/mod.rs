@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 
 pub mod bases;
 pub mod disk;
+pub mod fetchenv;
 pub mod httpd;
 pub mod image;
 mod preflight;
