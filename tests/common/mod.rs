@@ -158,3 +158,21 @@ pub fn tree(dir: &Path) -> Vec<(String, u32, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// PyYAML (Debian's python3-yaml) as the independent judge of our YAML.
+pub fn yaml_to_json(path: &Path) -> serde_json::Value {
+    need(&["python3"]);
+    let out = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg("import sys, yaml, json; print(json.dumps(yaml.safe_load(open(sys.argv[1], encoding='utf-8'))))")
+        .arg(path)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "PyYAML rejected {}: {}",
+        path.display(),
+        stderr(&out)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
