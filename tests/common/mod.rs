@@ -176,3 +176,12 @@ pub fn yaml_to_json(path: &Path) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).expect("json")
 }
+
+/// The 1-based line and column of byte `offset` in `text`, as haimg's
+/// diagnostics print them.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
