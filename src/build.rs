@@ -146,42 +146,16 @@ pub fn build(
         render::new_cluster_flag(node, &mut rendered);
     }
     let name = format!("{}.img", node.hostname);
-    let create = |node: &NodePlan| {
-        emit::Output::create(&opts.out_dir, &name, node.layout.size)
-            .with_context(|| format!("creating a temporary image in {}", opts.out_dir.display()))
-    };
-    let out = if node.base.kind == BaseKind::Image {
-        // A copy of the vendor's image, edited in place.
-        let base = source::base_image(node, fetcher)?;
-        let base = disk::base::examine(&base, node, &rendered, opts.quiet)?;
-        let node = &disk::edit::sized(node, &base);
-        let out = create(node)?;
-        disk::edit::write(
-            out.file(),
-            out.path(),
-            node,
-            &base,
-            &rendered,
-            epoch(),
-            opts.quiet,
-        )?;
-        out
+    let base = if node.base.kind == BaseKind::Image {
+        let image = source::base_image(node, fetcher)?;
+        disk::Base::Image(disk::base::examine(&image, node, &rendered, opts.quiet)?)
     } else {
-        let base = source::base_tarball(node, fetcher)?;
-        // Root as large as its content needs; first boot grows it.
-        let node = &disk::image::sized(node, &base, &rendered);
-        let out = create(node)?;
-        disk::image::write(
-            out.file(),
-            out.path(),
-            node,
-            &base,
-            &rendered,
-            epoch(),
-            opts.quiet,
-        )?;
-        out
+        disk::Base::Tarball(source::base_tarball(node, fetcher)?)
     };
+    let node = &base.sized(node, &rendered);
+    let out = emit::Output::create(&opts.out_dir, &name, node.layout.size)
+        .with_context(|| format!("creating a temporary image in {}", opts.out_dir.display()))?;
+    base.write(out.file(), out.path(), node, &rendered, epoch(), opts.quiet)?;
     out.finish(opts.quiet, &opts.compress)
         .with_context(|| format!("finishing {}", opts.out_dir.join(&name).display()))
 }

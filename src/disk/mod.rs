@@ -1,5 +1,7 @@
-//! disk: assemble the image — partition table, ext4 root from one tar stream,
-//! FAT32 boot partition — into a sparse file ([`image::write`]).
+//! disk: assemble the image into a sparse file — from a rootfs tarball
+//! (partition table, ext4 root from one tar stream, FAT32 boot partition:
+//! [`image::write`]) or from a vendor's image, copied and edited in place
+//! ([`edit::write`]). [`Base`] picks the route.
 
 pub mod base;
 pub mod bootfiles;
@@ -16,7 +18,46 @@ mod root;
 mod tarheader;
 pub mod tarstream;
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use crate::plan::NodePlan;
+use crate::render::Rendered;
+
+/// What a node's disk is made from.
+pub enum Base {
+    /// A rootfs tarball in the cache: root made fresh by mke2fs.
+    Tarball(PathBuf),
+    /// A vendor's image, examined: copied, then edited in place.
+    Image(base::BaseImage),
+}
+
+impl Base {
+    /// `node` with the layout this base gives it.
+    pub fn sized(&self, node: &NodePlan, rendered: &Rendered) -> NodePlan {
+        match self {
+            // Root as large as its content needs; first boot grows it.
+            Base::Tarball(tar) => image::sized(node, tar, rendered),
+            Base::Image(img) => edit::sized(node, img),
+        }
+    }
+
+    /// Write `node`'s disk into `file` (at `path`, sized by [`Base::sized`]).
+    pub fn write(
+        &self,
+        file: &File,
+        path: &Path,
+        node: &NodePlan,
+        rendered: &Rendered,
+        epoch: i64,
+        quiet: bool,
+    ) -> Result<(), DiskError> {
+        match self {
+            Base::Tarball(tar) => image::write(file, path, node, tar, rendered, epoch, quiet),
+            Base::Image(img) => edit::write(file, path, node, img, rendered, epoch, quiet),
+        }
+    }
+}
 
 /// Everything that can go wrong while making the disk.
 #[derive(Debug, thiserror::Error)]
