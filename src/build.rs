@@ -89,7 +89,8 @@ pub fn user_data(
             "haimg: warning: no payload (set [k3s] version and [tailscale] version): first boot will stop at the payload step"
         );
     }
-    let mut rendered = render::render(cluster, node, secrets, &payload);
+    let mut rendered =
+        render::render_for(cluster, node, secrets, &payload, render::Target::UserData);
     if opts.new_cluster && node.role == Role::Bootstrap {
         render::new_cluster_flag(node, &mut rendered);
     }

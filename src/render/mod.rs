@@ -50,12 +50,21 @@ pub fn boot_mount(node: &NodePlan) -> &'static str {
     }
 }
 
+/// What the render is for: the node's disk image, or the user-data that
+/// turns a provider's stock VM into the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Image,
+    UserData,
+}
+
 /// Where haimg's boot-side files (secrets, payload, manifest) are on the
 /// node: the boot partition, except on a UEFI `image` base, whose small ESP
 /// holds the vendor's boot loader and not a 100 MB payload (Debian
-/// genericcloud: 124 MiB): there they travel in root, under this folder.
-pub fn boot_dir(node: &NodePlan) -> &'static str {
-    if in_root(node) {
+/// genericcloud: 124 MiB), and on a VM made from user-data, which has no
+/// boot partition of haimg's: there they are in root, under this folder.
+pub fn boot_dir(node: &NodePlan, target: Target) -> &'static str {
+    if in_root(node) || target == Target::UserData {
         ROOT_BOOT_DIR
     } else {
         boot_mount(node)
@@ -138,6 +147,17 @@ pub fn render(
     secrets: &SecretValues<'_>,
     payload: &[PayloadFile],
 ) -> Rendered {
+    render_for(cluster, node, secrets, payload, Target::Image)
+}
+
+/// [`render`] for `target`.
+pub fn render_for(
+    cluster: &ClusterPlan,
+    node: &NodePlan,
+    secrets: &SecretValues<'_>,
+    payload: &[PayloadFile],
+    target: Target,
+) -> Rendered {
     let mut out = Rendered::default();
     let root = &mut out.root;
 
@@ -166,7 +186,7 @@ pub fn render(
     );
     root.insert(
         "etc/haimg/node.env".into(),
-        file(0o644, shell::node_env(cluster, node)),
+        file(0o644, shell::node_env(cluster, node, target)),
     );
     root.insert(
         "etc/haimg/tailscale-up.args".into(),

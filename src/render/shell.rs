@@ -1,7 +1,7 @@
 //! Data files the node's static scripts read. Values are single-quoted so that,
 //! sourced by `sh`, each yields exactly its text and runs nothing.
 
-use super::boot_dir;
+use super::{Target, boot_dir};
 use crate::config::{BootKind, DataMode};
 use crate::plan::{ClusterPlan, NodePlan, Role};
 
@@ -12,7 +12,7 @@ pub fn sh_quote(s: &str) -> String {
 }
 
 /// `/etc/haimg/node.env`.
-pub fn node_env(cluster: &ClusterPlan, node: &NodePlan) -> String {
+pub fn node_env(cluster: &ClusterPlan, node: &NodePlan, target: Target) -> String {
     let role = node.role.as_str();
     let data = match node.storage.data {
         DataMode::Rest => "rest",
@@ -35,7 +35,7 @@ pub fn node_env(cluster: &ClusterPlan, node: &NodePlan) -> String {
         ),
         // Space-separated: every peer is a checked DNS name.
         ("HAIMG_PEERS", node.peers.join(" ")),
-        ("HAIMG_BOOT_DIR", boot_dir(node).into()),
+        ("HAIMG_BOOT_DIR", boot_dir(node, target).into()),
         ("HAIMG_DATA_MODE", data.into()),
         (
             "HAIMG_DATA_DEVICE",

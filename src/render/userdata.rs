@@ -29,6 +29,8 @@ fn vm_owns(path: &str) -> bool {
 }
 
 /// The user-data text (`#cloud-config`), and whether it was gzipped.
+/// `rendered` is the node's render for [`super::Target::UserData`] (its
+/// node.env names VM_BOOT_DIR as the boot side).
 pub fn vm_user_data(
     node: &NodePlan,
     rendered: &Rendered,
@@ -36,21 +38,6 @@ pub fn vm_user_data(
 ) -> (Vec<u8>, bool) {
     let mut root = rendered.root.clone();
     root.retain(|p, _| !vm_owns(p));
-    // node.env names the boot partition's mount; on the VM it is a folder.
-    if let Some(Entry::File { data, .. }) = root.get_mut("etc/haimg/node.env") {
-        let text = String::from_utf8_lossy(data)
-            .lines()
-            .map(|l| {
-                if l.starts_with("HAIMG_BOOT_DIR=") {
-                    format!("HAIMG_BOOT_DIR={}", super::sh_quote(VM_BOOT_DIR))
-                } else {
-                    l.to_string()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        *data = format!("{text}\n").into_bytes();
-    }
     let mut extra = Extra {
         vm: true,
         ..Extra::default()
