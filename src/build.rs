@@ -79,10 +79,13 @@ pub fn user_data(
             })?;
             (source::served(&files, &base), files)
         }
-        None => (
-            source::downloads(cluster, node, fetcher)?,
-            source::payload(cluster, node, fetcher)?,
-        ),
+        None => {
+            let payload = source::payload(cluster, node, fetcher)?;
+            (
+                source::downloads(cluster, node, fetcher, &payload)?,
+                payload,
+            )
+        }
     };
     if downloads.is_empty() && !opts.quiet {
         eprintln!(

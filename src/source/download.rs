@@ -29,19 +29,25 @@ fn sha(path: &Path) -> Result<String, SourceError> {
 }
 
 /// The downloads of the catalogue payload (`[k3s] version`, `[tailscale]
-/// version`); empty when neither is set.
+/// version`); empty when neither is set. `payload` is the same payload as
+/// fetched for the node ([`super::payload`]): a plain file's sha256 is taken
+/// from it rather than hashed again.
 pub fn downloads(
     cluster: &ClusterPlan,
     node: &NodePlan,
     fetcher: &fetch::Fetcher,
+    payload: &[super::PayloadFile],
 ) -> Result<Vec<Download>, SourceError> {
     let mut out = Vec::new();
     let arch = node.profile.arch;
     let plain =
         |name: String, a: fetch::Artifact, out: &mut Vec<Download>| -> Result<(), SourceError> {
-            let path = fetcher.get(&a)?;
+            let sha256 = match payload.iter().find(|p| p.name == name) {
+                Some(p) => p.sha256.clone(),
+                None => sha(&fetcher.get(&a)?)?,
+            };
             out.push(Download {
-                sha256: sha(&path)?,
+                sha256,
                 url: a.url,
                 name,
                 member: None,
@@ -77,32 +83,14 @@ pub fn downloads(
     Ok(out)
 }
 
-/// The paths of the archive's regular files whose last component is one of
-/// `names` (every name must be found).
+/// The paths of the archive's members that are `names` (the first of
+/// each; every name must be found), as the image's unpack takes them.
 fn members(archive: &Path, names: &[&str]) -> Result<Vec<(String, String)>, SourceError> {
-    let err = |e: std::io::Error| SourceError::Open {
-        path: archive.to_path_buf(),
-        source: e,
-    };
-    let mut tar = tar::Archive::new(super::open_decompressed(archive)?);
     let mut out = Vec::new();
-    for entry in tar.entries().map_err(err)? {
-        let entry = entry.map_err(err)?;
-        if !entry.header().entry_type().is_file() {
-            continue;
-        }
-        let path = entry.path().map_err(err)?.to_string_lossy().into_owned();
-        let base = path.rsplit('/').next().unwrap_or_default().to_string();
-        if names.contains(&base.as_str()) && !out.iter().any(|(n, _)| *n == base) {
-            out.push((base, path));
-        }
-    }
-    if let Some(n) = names.iter().find(|n| !out.iter().any(|(b, _)| b == *n)) {
-        return Err(SourceError::Unsupported(format!(
-            "{} has no member named {n}",
-            archive.display()
-        )));
-    }
+    super::unpack::each_named(archive, names, |name, path, _| {
+        out.push((name.to_string(), path.to_string_lossy().into_owned()));
+        Ok(())
+    })?;
     Ok(out)
 }
 
