@@ -53,9 +53,15 @@ python3 "$here/tests/tools/mkrootfs.py" rootfs.tar --kind uefi --big 300 > /dev/
 printf 'name = "b"\ntailnet = "b.ts.net"\nnodes = ["n.toml"]\n[[server]]\nname = "n"\nbootstrap = true\n[tailscale]\ntags = ["tag:k3s"]\n' > cluster.toml
 printf 'cluster = "cluster.toml"\nhostname = "n"\nprofile = "x86_64-uefi"\n[base]\nkind = "rootfs"\nurl = "%s"\n' "$node/rootfs.tar" > n.toml
 export HAIMG_K3S_TOKEN=benchbenchbenchbench HAIMG_TAILSCALE_AUTHKEY=benchbenchbenchbench
-plain=$(secs "$haimg" build n.toml --out o1 -q)
-withxz=$(secs "$haimg" build n.toml --out o2 -q --compress xz)
-px=$(secs sh -c 'xz -T0 -6 -c o1/n.img > peer.xz && sync peer.xz')
+# Medians of RUNS_XZ interleaved runs (3 by default: each takes minutes).
+ps=() ws=() xs=()
+for _ in $(seq "${RUNS_XZ:-3}"); do
+  rm -rf o1 o2
+  ps+=("$(secs "$haimg" build n.toml --out o1 -q)")
+  ws+=("$(secs "$haimg" build n.toml --out o2 -q --compress xz)")
+  xs+=("$(secs sh -c 'xz -T0 -6 -c o1/n.img > peer.xz && sync peer.xz')")
+done
+plain=$(median "${ps[@]}") withxz=$(median "${ws[@]}") px=$(median "${xs[@]}")
 cd "$work"
 
 echo
@@ -66,6 +72,7 @@ awk -v h="$h" -v d="$d" -v b="$b" 'BEGIN{
   printf "%-44s %8.2fx (target >= 3)\n", "dd+cmp time / haimg time", d/h
   printf "%-44s %8.2fx (target <= 1.1)\n", "haimg time / bmaptool time", h/b }'
 echo
+echo "  runs: build ${ps[*]} | build --compress xz ${ws[*]} | xz -T0 ${xs[*]}"
 printf '%-44s %8s s\n' "haimg build" "$plain" "haimg build --compress xz" "$withxz" "xz -T0 -6 of that image" "$px"
 awk -v a="$plain" -v b="$withxz" -v x="$px" 'BEGIN{
   printf "%-44s %8.2fx (target <= 1.0)\n", "haimg xz stage / xz -T0", (b-a)/x }'
