@@ -264,3 +264,30 @@ fn secrets_init_makes_the_stack_passwords() {
         assert!(!bare.path().join("secrets").join(n).exists(), "{n}");
     }
 }
+
+/// Longhorn keeps its replicas on data mounts: with none on the nodes that
+/// may run it, the table itself is the error (not a 0 % estimate).
+#[test]
+fn longhorn_without_a_data_mount_is_an_error_at_its_table() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut files = small_cluster();
+    files[0].1.push_str("\n[stack.longhorn]\n");
+    for f in files.iter_mut().skip(1) {
+        f.1.push_str("\n[storage]\ndata = \"none\"\n");
+    }
+    write_files(tmp.path(), &files);
+    write_secrets(tmp.path());
+    let o = haimg()
+        .args(["plan", "cluster.toml"])
+        .current_dir(tmp.path())
+        .output()
+        .expect("run");
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    let at = files[0].1.find("[stack.longhorn]").expect("table");
+    let (line, col) = line_col(&files[0].1, at);
+    assert!(
+        e.contains(&format!("cluster.toml:{line}:{col}: no node may run this")),
+        "{e}"
+    );
+}

@@ -148,8 +148,8 @@ pub(super) fn plan(
             vec![format!("addresses={}", pool.join(","))],
         ));
     }
-    if let Some(l) = &cfg.longhorn {
-        let l = l.get_ref();
+    if let Some(table) = &cfg.longhorn {
+        let l = table.get_ref();
         let class = l
             .storage_class
             .as_ref()
@@ -157,7 +157,7 @@ pub(super) fn plan(
                 checked(diags, cf, s, "storage class", |v| word(v, 63));
                 s.get_ref().clone()
             });
-        let r = cx.replicas(diags, &l.replicas, 2, cx.data.len());
+        let r = cx.replicas(diags, table.span(), &l.replicas, 2, cx.data.len());
         components.push(cx.component(
             "longhorn",
             &cx.data,
@@ -234,12 +234,20 @@ impl Ctx {
     pub fn replicas(
         &self,
         diags: &mut Diags,
+        table: std::ops::Range<usize>,
         v: &Option<crate::config::S<u32>>,
         dflt: u32,
         on: usize,
     ) -> u32 {
         let r = v.as_ref().map_or(dflt, |s| *s.get_ref());
-        if let Some(s) = v
+        if on == 0 {
+            diags.error(
+                Some(self.cf),
+                Some(table),
+                "no node may run this: it keeps its data on a data mount and every non-witness node has `data = \"none\"`",
+                "give a non-witness node a data mount ([storage] data = \"rest\" or \"device\")",
+            );
+        } else if let Some(s) = v
             && (r == 0 || r as usize > on)
         {
             diags.error(

@@ -25,7 +25,7 @@ use crate::diag::Diags;
 pub(super) fn patroni(cfg: &StackConfig, cx: &Ctx, diags: &mut Diags) -> Vec<Component> {
     let mut out = Vec::new();
     let cf = cx.cf;
-    let Some(p) = &cfg.patroni else {
+    let Some(table) = &cfg.patroni else {
         if let Some(v) = &cfg.vaultwarden {
             diags.error(
                 Some(cf),
@@ -36,13 +36,13 @@ pub(super) fn patroni(cfg: &StackConfig, cx: &Ctx, diags: &mut Diags) -> Vec<Com
         }
         return out;
     };
-    let p = p.get_ref();
+    let p = table.get_ref();
     let on = if cfg.longhorn.is_some() {
         &cx.data
     } else {
         &cx.workers
     };
-    let r = cx.replicas(diags, &p.replicas, 2, on.len());
+    let r = cx.replicas(diags, table.span(), &p.replicas, 2, on.len());
     let dcs = p.dcs.as_ref().map_or("kubernetes".to_string(), |s| {
         if !matches!(s.get_ref().as_str(), "kubernetes" | "etcd") {
             diags.error(
@@ -116,9 +116,9 @@ pub(super) fn patroni(cfg: &StackConfig, cx: &Ctx, diags: &mut Diags) -> Vec<Com
         }
     }
     out.push(db);
-    if let Some(v) = &cfg.vaultwarden {
-        let v = v.get_ref();
-        let r = cx.replicas(diags, &v.replicas, 2, cx.workers.len());
+    if let Some(table) = &cfg.vaultwarden {
+        let v = table.get_ref();
+        let r = cx.replicas(diags, table.span(), &v.replicas, 2, cx.workers.len());
         let domain = v
             .domain
             .as_ref()
@@ -148,9 +148,9 @@ pub(super) fn patroni(cfg: &StackConfig, cx: &Ctx, diags: &mut Diags) -> Vec<Com
 pub(super) fn monitoring_backups(cfg: &StackConfig, cx: &Ctx, diags: &mut Diags) -> Vec<Component> {
     let mut out = Vec::new();
     let cf = cx.cf;
-    if let Some(m) = &cfg.monitoring {
-        let m = m.get_ref();
-        let r = cx.replicas(diags, &m.replicas, 2, cx.workers.len());
+    if let Some(table) = &cfg.monitoring {
+        let m = table.get_ref();
+        let r = cx.replicas(diags, table.span(), &m.replicas, 2, cx.workers.len());
         let retention = m.retention.as_ref().map_or("15d".into(), |s| {
             checked(diags, cf, s, "retention", check::duration);
             s.get_ref().clone()
