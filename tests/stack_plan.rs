@@ -16,6 +16,17 @@ fn plan_json(dir: &std::path::Path, file: &str) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).expect("json")
 }
 
+/// `haimg plan cluster.toml` in `dir`, which must fail: its stderr.
+fn plan_fails(dir: &std::path::Path) -> String {
+    let o = haimg()
+        .args(["plan", "cluster.toml"])
+        .current_dir(dir)
+        .output()
+        .expect("run");
+    assert!(!o.status.success(), "plan passed:\n{}", stdout(&o));
+    stderr(&o)
+}
+
 /// P(at least k of n up), written out again here so the test does not take
 /// haimg's arithmetic on trust.
 fn k_of_n(k: u32, n: u32, a: f64) -> f64 {
@@ -130,16 +141,10 @@ node_mttr_h = -1.0
     );
     write_files(tmp.path(), &files);
     write_secrets(tmp.path());
-    let o = haimg()
-        .args(["plan", "cluster.toml"])
-        .current_dir(tmp.path())
-        .output()
-        .expect("run");
-    assert!(!o.status.success());
-    let e = stderr(&o);
+    let e = plan_fails(tmp.path());
     let line = |needle: &str| {
         let at = files[0].1.find(needle).expect(needle);
-        files[0].1[..at].lines().count() + usize::from(files[0].1[..at].ends_with('\n'))
+        line_col(&files[0].1, at).0
     };
     for (msg, place) in [
         (
@@ -277,13 +282,7 @@ fn longhorn_without_a_data_mount_is_an_error_at_its_table() {
     }
     write_files(tmp.path(), &files);
     write_secrets(tmp.path());
-    let o = haimg()
-        .args(["plan", "cluster.toml"])
-        .current_dir(tmp.path())
-        .output()
-        .expect("run");
-    assert!(!o.status.success());
-    let e = stderr(&o);
+    let e = plan_fails(tmp.path());
     let at = files[0].1.find("[stack.longhorn]").expect("table");
     let (line, col) = line_col(&files[0].1, at);
     assert!(
