@@ -59,6 +59,17 @@ pub fn prepare(
     Ok(())
 }
 
+/// The stack's charts, when `node` deploys the stack (fetched once, then
+/// from the cache).
+fn charts(cluster: &ClusterPlan, node: &NodePlan, fetcher: &Fetcher) -> Result<Vec<source::Chart>> {
+    match &cluster.stack {
+        Some(st) if render::stack::deploys(cluster, node) => {
+            Ok(source::charts(&st.charts, fetcher).context("fetching the stack's charts")?)
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
 /// `NODE.user-data` (mode 0600: it holds the secrets) for a provider's stock
 /// VM: the node's render as cloud-init user-data, the payload as downloads.
 pub fn user_data(
@@ -93,7 +104,14 @@ pub fn user_data(
         );
     }
     let mut rendered =
-        render::render_for(cluster, node, secrets, &payload, render::Target::UserData);
+        render::render_for(
+        cluster,
+        node,
+        secrets,
+        &payload,
+        &charts(cluster, node, fetcher)?,
+        render::Target::UserData,
+    );
     if opts.new_cluster && node.role == Role::Bootstrap {
         render::new_cluster_flag(node, &mut rendered);
     }
@@ -145,7 +163,13 @@ pub fn build(
             "haimg: warning: no payload (set [k3s] version and [tailscale] version, or pass --payload): first boot will stop at the payload step"
         );
     }
-    let mut rendered = render::render(cluster, node, secrets, &payload);
+    let mut rendered = render::render(
+        cluster,
+        node,
+        secrets,
+        &payload,
+        &charts(cluster, node, fetcher)?,
+    );
     if opts.new_cluster && node.role == Role::Bootstrap {
         render::new_cluster_flag(node, &mut rendered);
     }

@@ -84,6 +84,7 @@ impl Cluster {
         SecretValues {
             token: self.secrets.token.as_ref().filter(|_| real),
             authkey: self.secrets.authkey.as_ref().filter(|_| real),
+            stack: Some(self.secrets.stack.as_slice()).filter(|_| real),
         }
     }
 

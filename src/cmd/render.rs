@@ -16,7 +16,8 @@ pub fn run(a: &RenderArgs) -> Result<()> {
     super::publish_folder(&a.out, a.force, |dir| {
         for node in &nodes {
             let payload = payload(a, &c, node)?;
-            let r = crate::render::render(&c.plan, node, &values, &payload);
+            let charts = charts(a, &c, node);
+            let r = crate::render::render(&c.plan, node, &values, &payload, &charts);
             let dir = if c.loaded.selected.is_some() {
                 dir.to_path_buf()
             } else {
@@ -63,4 +64,28 @@ fn payload(a: &RenderArgs, c: &Cluster, node: &NodePlan) -> Result<Vec<PayloadFi
             Ok(Vec::new())
         }
     }
+}
+
+/// The stack's charts as `build` would carry them, from the cache only; not
+/// cached: shown as repository references, said.
+fn charts(a: &RenderArgs, c: &Cluster, node: &NodePlan) -> Vec<source::Chart> {
+    let Some(st) = c.plan.stack.as_ref() else {
+        return Vec::new();
+    };
+    if !crate::render::stack::deploys(&c.plan, node) {
+        return Vec::new();
+    }
+    let fetcher = fetch::Fetcher::new(&fetch::Options {
+        cache: a.cache.clone(),
+        offline: true,
+        quiet: true,
+        ..fetch::Options::default()
+    });
+    source::charts(&st.charts, &fetcher).unwrap_or_else(|e| {
+        eprintln!(
+            "haimg: note: {}: charts not cached ({e}); shown as repository references, `haimg build` carries them",
+            node.hostname
+        );
+        Vec::new()
+    })
 }

@@ -79,3 +79,31 @@ pub fn resolve(name: &str, version: &str, arch: Arch) -> Result<Resolved, String
         file,
     })
 }
+
+pub(crate) const CHARTS: &str = include_str!("../../profiles/charts.toml");
+
+/// A pinned Helm chart of the stack (`profiles/charts.toml`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ChartPin {
+    #[allow(dead_code)]
+    description: String,
+    /// The chart repository (its `index.yaml` is at `{repo}/index.yaml`).
+    pub repo: String,
+    pub version: String,
+    /// Where its release goes (the HelmChart's targetNamespace).
+    pub namespace: String,
+}
+
+/// The pinned chart `name`, if the catalogue has one.
+pub fn chart(name: &str) -> Option<ChartPin> {
+    // Part of the binary and checked by a unit test.
+    let all: BTreeMap<String, ChartPin> = toml::from_str(CHARTS).unwrap_or_default();
+    all.get(name).cloned()
+}
+
+/// The names of the pinned charts.
+pub fn chart_names() -> Vec<String> {
+    let all: BTreeMap<String, ChartPin> = toml::from_str(CHARTS).unwrap_or_default();
+    all.into_keys().collect()
+}

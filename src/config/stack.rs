@@ -19,6 +19,10 @@ pub struct StackConfig {
     /// Inputs of the availability estimate `haimg plan` prints.
     #[serde(default)]
     pub availability: AvailabilityConfig,
+    /// A mirror of a pinned chart's repository, by chart name
+    /// (`profiles/charts.toml`): air-gapped sites, tests.
+    #[serde(default)]
+    pub chart_repos: std::collections::BTreeMap<String, S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

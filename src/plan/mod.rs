@@ -6,6 +6,7 @@ pub mod acl;
 pub mod availability;
 mod base;
 pub mod check;
+pub mod charts;
 mod check_stack;
 mod cluster;
 pub mod layout;

@@ -12,6 +12,15 @@ use crate::secrets::{AUTHKEY_ENV, Secret, SecretError, SecretSource, TOKEN_ENV, 
 pub struct ClusterSecrets {
     pub token: Option<Secret>,
     pub authkey: Option<Secret>,
+    /// The stack's passwords that could be read, by file name
+    /// (`postgres-superuser`, …; [`super::stack_secret_files`]).
+    pub stack: Vec<(String, Secret)>,
+}
+
+/// The environment variable that overrides a stack secret file:
+/// `postgres-superuser` → `HAIMG_STACK_POSTGRES_SUPERUSER`.
+pub fn stack_env(name: &str) -> String {
+    format!("HAIMG_STACK_{}", name.to_ascii_uppercase().replace('-', "_"))
 }
 
 /// Read the cluster's secrets. Unsafe files are always errors; missing or empty
@@ -50,5 +59,29 @@ pub fn for_cluster(
         AUTHKEY_ENV,
         cfg.authkey_file.as_ref().map(|s| s.span()),
     );
-    ClusterSecrets { token, authkey }
+    // Missing stack secrets are warnings here: only an image of a server
+    // that deploys the stack needs them (build checks that).
+    let mut stack = Vec::new();
+    for (path, what) in super::stack_secret_files(loaded) {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let env = stack_env(&name);
+        match load(&SecretSource { path: &path, env: &env }) {
+            Ok(v) => stack.push((name, v)),
+            Err(e @ (SecretError::Missing(_) | SecretError::Empty(_))) => diags.warning(
+                file,
+                None,
+                format!("{what}: {e}"),
+                format!("run `haimg secrets init CLUSTER.toml`, or set {env}"),
+            ),
+            Err(e) => diags.error(file, None, format!("{what}: {e}"), e.hint()),
+        }
+    }
+    ClusterSecrets {
+        token,
+        authkey,
+        stack,
+    }
 }

@@ -31,6 +31,8 @@ pub struct StackPlan {
     pub estimate: Budget,
     pub spofs: Vec<String>,
     pub assumptions: Vec<String>,
+    /// The Helm charts it installs, pinned.
+    pub charts: Vec<super::charts::ChartRef>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -53,6 +55,21 @@ pub struct Component {
 impl StackPlan {
     pub fn is_empty(&self) -> bool {
         self.components.is_empty()
+    }
+
+    /// The component `name`, if enabled.
+    pub fn component(&self, name: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.name == name)
+    }
+}
+
+impl Component {
+    /// One of its planned settings (`replicas`, `zone`, …), as the plan
+    /// wrote it.
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.settings
+            .iter()
+            .find_map(|s| s.strip_prefix(key)?.strip_prefix('='))
     }
 }
 
@@ -216,6 +233,7 @@ pub(super) fn plan(
         estimate: Budget::of(total),
         spofs,
         assumptions,
+        charts: super::charts::resolve(cfg, cf, diags),
     })
 }
 

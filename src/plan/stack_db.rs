@@ -70,9 +70,10 @@ pub(super) fn patroni(cfg: &StackConfig, cx: &Ctx, diags: &mut Diags) -> Vec<Com
             "replicas = 2, or synchronous_mode_strict = false",
         );
     }
-    if let Some(v) = &p.volume_size {
+    let size = p.volume_size.as_ref().map_or("10Gi".into(), |v| {
         checked(diags, cf, v, "volume size", check::quantity);
-    }
+        v.get_ref().clone()
+    });
     let needs_up = if strict { r.min(2) } else { 1 };
     let mut db = cx.component(
         "patroni",
@@ -85,6 +86,7 @@ pub(super) fn patroni(cfg: &StackConfig, cx: &Ctx, diags: &mut Diags) -> Vec<Com
             format!("dcs={dcs}"),
             format!("synchronous_mode={sync}"),
             format!("synchronous_mode_strict={strict}"),
+            format!("volume_size={size}"),
         ],
     );
     if strict && r == 2 {

@@ -7,6 +7,7 @@ mod k3s;
 mod manifest;
 mod rpi;
 mod shell;
+pub mod stack;
 mod units;
 mod userdata;
 
@@ -16,7 +17,7 @@ use std::path::Path;
 use crate::config::{BaseKind, BootKind};
 use crate::plan::{ClusterPlan, NodePlan};
 use crate::secrets::Secret;
-use crate::source::PayloadFile;
+use crate::source::{Chart, PayloadFile};
 
 pub use crate::tree::{Entry, Files, file};
 pub use manifest::{FORMAT as MANIFEST_FORMAT, MANIFEST_BOOT_PATH};
@@ -37,6 +38,8 @@ pub struct Rendered {
 pub struct SecretValues<'a> {
     pub token: Option<&'a Secret>,
     pub authkey: Option<&'a Secret>,
+    /// The stack's passwords by file name (`postgres-superuser`, …).
+    pub stack: Option<&'a [(String, Secret)]>,
 }
 
 /// Placeholder written instead of a secret when secrets are withheld.
@@ -146,8 +149,9 @@ pub fn render(
     node: &NodePlan,
     secrets: &SecretValues<'_>,
     payload: &[PayloadFile],
+    charts: &[Chart],
 ) -> Rendered {
-    render_for(cluster, node, secrets, payload, Target::Image)
+    render_for(cluster, node, secrets, payload, charts, Target::Image)
 }
 
 /// [`render`] for `target`.
@@ -156,6 +160,7 @@ pub fn render_for(
     node: &NodePlan,
     secrets: &SecretValues<'_>,
     payload: &[PayloadFile],
+    charts: &[Chart],
     target: Target,
 ) -> Rendered {
     let mut out = Rendered::default();
@@ -264,6 +269,7 @@ pub fn render_for(
 
     k3s::render(cluster, node, root);
     units::render(node, root);
+    stack::render(cluster, node, charts, secrets.stack, root, &mut out.boot);
 
     let cmdline = kernel_cmdline(node);
     match node.profile.boot {

@@ -28,6 +28,10 @@ pub const OVERLAY: &[(&str, &str)] = &[
         include_str!("../../overlays/etc/systemd/system/haimg-scrub.service"),
     ),
     (
+        "etc/systemd/system/haimg-stack.service",
+        include_str!("../../overlays/etc/systemd/system/haimg-stack.service"),
+    ),
+    (
         "etc/systemd/system/haimg-storage.service",
         include_str!("../../overlays/etc/systemd/system/haimg-storage.service"),
     ),
@@ -82,6 +86,10 @@ pub const OVERLAY: &[(&str, &str)] = &[
     (
         "usr/lib/haimg/scrub.sh",
         include_str!("../../overlays/usr/lib/haimg/scrub.sh"),
+    ),
+    (
+        "usr/lib/haimg/stack.sh",
+        include_str!("../../overlays/usr/lib/haimg/stack.sh"),
     ),
     (
         "usr/lib/haimg/storage.sh",

@@ -231,50 +231,67 @@ impl Fetcher {
 
     /// The digest the publisher lists for `file` in the checksums file at `url`.
     fn checksum_for(&self, a: &Artifact, url: &str, file: &str) -> Result<Digest, FetchError> {
-        let cached = self.cache.join("checksums").join(key(url));
-        let text = if let Some(local) = local_path(url) {
-            fs::read_to_string(&local)
-                .map_err(self.io(a, &format!("reading {}", local.display())))?
-        } else if cached.is_file() {
-            fs::read_to_string(&cached).map_err(self.io(a, "reading a cached checksums file"))?
-        } else {
-            if url.starts_with("http://") && !is_loopback(url) {
-                return Err(FetchError::PlainHttp {
-                    name: a.name.clone(),
-                    url: url.to_string(),
-                });
-            }
-            if self.offline {
-                return Err(FetchError::Offline {
-                    name: a.name.clone(),
-                    url: url.to_string(),
-                });
-            }
-            let sums = Artifact {
-                name: format!("{} checksums", a.name),
-                url: url.to_string(),
-                check: Check::None,
-            };
-            let tmp = self.download_to_temp(&sums, None, 1 << 20)?;
-            let text = fs::read_to_string(tmp.path()).map_err(|_| FetchError::Checksums {
-                name: a.name.clone(),
-                url: url.to_string(),
-                why: "it is not text".into(),
-            })?;
-            // Parse before caching: a broken file is never kept.
-            checksums::find(&text, file).map_err(|e| FetchError::Checksums {
-                name: a.name.clone(),
-                url: url.to_string(),
-                why: e.to_string(),
-            })?;
-            persist(tmp, &cached).map_err(self.io(a, "caching the checksums file"))?;
-            text
-        };
-        checksums::find(&text, file).map_err(|e| FetchError::Checksums {
+        let find = |text: &str| checksums::find(text, file).map_err(|e| e.to_string());
+        let text = self.published_text(a, url, 1 << 20, &|t| find(t).map(|_| ()))?;
+        find(&text).map_err(|why| FetchError::Checksums {
             name: a.name.clone(),
             url: url.to_string(),
-            why: e.to_string(),
+            why,
         })
+    }
+
+    /// A publisher's small text file that vouches for `a` (a checksums file,
+    /// a Helm repository's index), from `url` or the cache, at most `max`
+    /// bytes. `check` must accept it before it is cached: a broken file is
+    /// never kept; a cached one it refuses is fetched again once (an index
+    /// older than the pinned version).
+    pub(crate) fn published_text(
+        &self,
+        a: &Artifact,
+        url: &str,
+        max: u64,
+        check: &dyn Fn(&str) -> Result<(), String>,
+    ) -> Result<String, FetchError> {
+        let cached = self.cache.join("checksums").join(key(url));
+        let bad = |why: String| FetchError::Checksums {
+            name: a.name.clone(),
+            url: url.to_string(),
+            why,
+        };
+        if let Some(local) = local_path(url) {
+            return fs::read_to_string(&local)
+                .map_err(self.io(a, &format!("reading {}", local.display())));
+        }
+        if cached.is_file() {
+            let text = fs::read_to_string(&cached)
+                .map_err(self.io(a, "reading a cached checksums file"))?;
+            if check(&text).is_ok() || self.offline {
+                return Ok(text);
+            }
+        }
+        if url.starts_with("http://") && !is_loopback(url) {
+            return Err(FetchError::PlainHttp {
+                name: a.name.clone(),
+                url: url.to_string(),
+            });
+        }
+        if self.offline {
+            return Err(FetchError::Offline {
+                name: a.name.clone(),
+                url: url.to_string(),
+            });
+        }
+        let sums = Artifact {
+            name: format!("{} checksums", a.name),
+            url: url.to_string(),
+            check: Check::None,
+        };
+        let tmp = self.download_to_temp(&sums, None, max)?;
+        let text =
+            fs::read_to_string(tmp.path()).map_err(|_| bad("it is not text".into()))?;
+        check(&text).map_err(bad)?;
+        persist(tmp, &cached).map_err(self.io(a, "caching the checksums file"))?;
+        Ok(text)
     }
 
     fn download(

@@ -3,6 +3,7 @@
 //! sources issue; here: local files, and mmdebstrap for `debian` bases.
 
 pub mod catalogue;
+mod chart;
 pub mod checksums;
 pub mod debian;
 mod download;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use crate::config::BaseKind;
 use crate::plan::NodePlan;
 
+pub use chart::{Chart, charts};
 pub use download::{Download, downloads, served};
 pub use image::base_image;
 pub use payload::{PayloadFile, payload, payload_from_dir};

@@ -6,7 +6,7 @@ STEP=scrub
 # shellcheck source=common.sh
 . /usr/lib/haimg/common.sh
 
-for name in k3s-token tailscale-authkey; do
+for name in k3s-token tailscale-authkey stack-secrets.json; do
   wipe "$(secret_path "$name")" || fail "could not remove $name from the boot partition"
   [ ! -e "$(secret_path "$name")" ] || fail "could not remove $name from the boot partition"
 done
