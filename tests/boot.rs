@@ -58,6 +58,12 @@ found_wait_s = 20
 [tailscale]
 tags = ["tag:k3s"]
 login_server = "https://10.0.2.101"
+# The stack's plain parts (no chart to serve): manifests and Secrets go to
+# K3s at first boot on the non-witness servers.
+[stack.patroni]
+synchronous_mode_strict = false
+[stack.vaultwarden]
+[stack.dns]
 "#;
     let node = |h: &str, data: &str| {
         format!(

@@ -8,7 +8,7 @@ mod manifest;
 mod rpi;
 mod shell;
 pub mod stack;
-mod units;
+pub(crate) mod units;
 mod userdata;
 
 use std::io;

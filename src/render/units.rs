@@ -28,10 +28,6 @@ pub const OVERLAY: &[(&str, &str)] = &[
         include_str!("../../overlays/etc/systemd/system/haimg-scrub.service"),
     ),
     (
-        "etc/systemd/system/haimg-stack.service",
-        include_str!("../../overlays/etc/systemd/system/haimg-stack.service"),
-    ),
-    (
         "etc/systemd/system/haimg-storage.service",
         include_str!("../../overlays/etc/systemd/system/haimg-storage.service"),
     ),
@@ -88,16 +84,25 @@ pub const OVERLAY: &[(&str, &str)] = &[
         include_str!("../../overlays/usr/lib/haimg/scrub.sh"),
     ),
     (
-        "usr/lib/haimg/stack.sh",
-        include_str!("../../overlays/usr/lib/haimg/stack.sh"),
-    ),
-    (
         "usr/lib/haimg/storage.sh",
         include_str!("../../overlays/usr/lib/haimg/storage.sh"),
     ),
     (
         "usr/lib/haimg/tailscale.sh",
         include_str!("../../overlays/usr/lib/haimg/tailscale.sh"),
+    ),
+];
+
+/// The overlay files only a server that deploys the stack carries (the
+/// witness's user-data stays small): rendered by `render::stack`.
+pub const STACK_OVERLAY: &[(&str, &str)] = &[
+    (
+        "etc/systemd/system/haimg-stack.service",
+        include_str!("../../overlays/etc/systemd/system/haimg-stack.service"),
+    ),
+    (
+        "usr/lib/haimg/stack.sh",
+        include_str!("../../overlays/usr/lib/haimg/stack.sh"),
     ),
 ];
 
@@ -119,7 +124,7 @@ pub fn render(_node: &NodePlan, root: &mut Files) {
 
 #[cfg(test)]
 mod tests {
-    use super::OVERLAY;
+    use super::{OVERLAY, STACK_OVERLAY};
 
     #[test]
     fn overlay_list_matches_folder() {
@@ -138,7 +143,12 @@ mod tests {
             }
         }
         on_disk.sort();
-        let listed: Vec<String> = OVERLAY.iter().map(|(p, _)| p.to_string()).collect();
+        let mut listed: Vec<String> = OVERLAY
+            .iter()
+            .chain(STACK_OVERLAY)
+            .map(|(p, _)| p.to_string())
+            .collect();
+        listed.sort();
         assert_eq!(on_disk, listed);
     }
 }

@@ -47,9 +47,25 @@ pub fn bootstrap_first_boot(s: &Scene<'_>) -> (PathBuf, PathBuf) {
             "haimg: payload: ok",
             "haimg: tailscale: ok",
             "creating the cluster",
+            "haimg: stack: ok: the stack's secrets are in the cluster",
+            "haimg: stack: ok",
             "haimg: scrub: ok",
         ],
     );
+    // The stack went through the stand-in API (namespaces first) and K3s's
+    // auto-deploy folder, beside K3s's own manifests.
+    assert!(
+        console.contains("api: applied Namespace//database Namespace//vaultwarden Secret/database/postgres-credentials Secret/vaultwarden/vaultwarden-secrets"),
+        "{}",
+        tail(&console)
+    );
+    for addon in ["coredns", "haimg-namespaces", "haimg-patroni", "haimg-vaultwarden", "haimg-dns"] {
+        assert!(
+            console.contains(&format!("addon {addon} applied")),
+            "{addon} not applied\n{}",
+            tail(&console)
+        );
+    }
     assert!(
         console.contains("formatted blank"),
         "the data partition must be made on first boot"
@@ -124,6 +140,7 @@ pub fn bootstrap_first_boot(s: &Scene<'_>) -> (PathBuf, PathBuf) {
         !secrets.contains("k3s-token") && !secrets.contains("tailscale-authkey"),
         "secrets left on the ESP: {secrets}"
     );
+    assert!(!secrets.contains("stack-secrets"), "{secrets}");
     no_secret_bytes(&esp);
     let resolv = debugfs(&root0, "stat /etc/resolv.conf");
     assert!(
@@ -165,6 +182,16 @@ pub fn bootstrap_first_boot(s: &Scene<'_>) -> (PathBuf, PathBuf) {
     assert!(fstab.contains("/mnt/k3s-storage ext4"), "{fstab}");
     // The K3s token stays on the root disk where K3s reads it.
     assert_eq!(debugfs(&root, "cat /etc/rancher/k3s/token").trim(), TOKEN);
+    // The stack's secrets left root too once applied; the API kept their
+    // keys (the stand-in never keeps values).
+    assert!(!debugfs(&root, "ls /var/lib/haimg").contains("stack-secrets"));
+    let state = debugfs(&data, "cat /k3s/server/db/standin-cluster.json");
+    assert!(state.contains("\"Secret/database/postgres-credentials\": {\"keys\": [\"replication-password\", \"superuser-password\"]}"), "{state}");
+    for (_, v) in STACK_SECRETS {
+        assert!(!state.contains(v), "a stack secret's value in the API stand-in's state");
+    }
+    let manifests = debugfs(&data, "ls /k3s/server/manifests");
+    assert!(manifests.contains("haimg-patroni.yaml") && manifests.contains("coredns.yaml"), "{manifests}");
     let starts = debugfs(&data, "cat /k3s/standin-starts");
     assert_eq!(starts.lines().count(), 1, "{starts}");
 
@@ -352,11 +379,12 @@ fn cold_boot_without_control(disk: &Path, net: Net, ctrl_dir: &Path, netmap: &st
     console
 }
 
-/// Neither secret's bytes anywhere in a boot partition's image: FAT keeps
+/// No secret's bytes anywhere in a boot partition's image: FAT keeps
 /// the clusters of a deleted file, so they must be overwritten first.
 pub fn no_secret_bytes(part: &Path) {
     let bytes = std::fs::read(part).expect("partition");
-    for (name, secret) in [("K3s token", TOKEN), ("auth key", AUTHKEY)] {
+    let all = [("K3s token", TOKEN), ("auth key", AUTHKEY)];
+    for (name, secret) in all.iter().chain(STACK_SECRETS) {
         assert!(
             !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
             "the {name} is still readable in the boot partition's free space"

@@ -76,6 +76,10 @@ pub fn render(
             },
         );
     }
+    for (path, text) in super::units::STACK_OVERLAY {
+        let mode = if path.ends_with(".sh") { 0o755 } else { 0o644 };
+        root.insert((*path).to_string(), file(mode, *text));
+    }
     root.insert(
         "etc/systemd/system/haimg.target.wants/haimg-stack.service".into(),
         Entry::Symlink {

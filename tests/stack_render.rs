@@ -1,0 +1,309 @@
+//! The stack as rendered for the example cluster: charts fetched from a
+//! chart repository on 127.0.0.1 and carried whole, every object checked
+//! by an independent schema validator (kubernetes-validate), seed 002's
+//! workload rules, nothing for the witness, no secret outside the Secrets.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use haimg::plan::charts::ChartRef;
+use haimg::source::fetch::{Fetcher, Options};
+use sha2::Digest as _;
+
+use common::*;
+
+const CHARTS: &[(&str, &str, &str)] = &[
+    ("metallb", "0.14.9", "metallb-system"),
+    ("longhorn", "1.7.2", "longhorn-system"),
+    ("kube-prometheus-stack", "66.3.1", "monitoring"),
+    ("loki", "6.23.0", "monitoring"),
+];
+
+/// A minimal chart archive (`NAME/Chart.yaml` in a .tgz), as `helm package`
+/// lays it out.
+fn chart_tgz(name: &str, version: &str) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut b = tar::Builder::new(gz);
+    let text = format!("apiVersion: v2\nname: {name}\nversion: {version}\n");
+    let mut h = tar::Header::new_gnu();
+    h.set_size(text.len() as u64);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_cksum();
+    b.append_data(&mut h, format!("{name}/Chart.yaml"), text.as_bytes())
+        .expect("append");
+    b.into_inner().expect("tar").finish().expect("gz")
+}
+
+/// A chart repository under `root/NAME/` per chart: index.yaml (digest =
+/// sha256 of the archive, relative URL) and the archive. Returns the archives.
+fn chart_repo(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (name, version, _) in CHARTS {
+        let data = chart_tgz(name, version);
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let file = format!("{name}-{version}.tgz");
+        std::fs::write(dir.join(&file), &data).expect("tgz");
+        let index = format!(
+            "apiVersion: v1\nentries:\n  {name}:\n  - name: {name}\n    version: {version}\n    digest: {}\n    urls:\n    - {file}\n  - name: {name}\n    version: 0.0.1\n    digest: {}\n    urls:\n    - old.tgz\n",
+            hex::encode(sha2::Sha256::digest(&data)),
+            "0".repeat(64)
+        );
+        std::fs::write(dir.join("index.yaml"), index).expect("index");
+        out.push((name.to_string(), data));
+    }
+    out
+}
+
+fn refs(base: &str) -> Vec<ChartRef> {
+    CHARTS
+        .iter()
+        .map(|(n, v, ns)| ChartRef {
+            name: n.to_string(),
+            repo: format!("{base}/{n}"),
+            version: v.to_string(),
+            namespace: ns.to_string(),
+        })
+        .collect()
+}
+
+fn fetcher(cache: &Path) -> Fetcher {
+    Fetcher::new(&Options {
+        cache: Some(cache.to_path_buf()),
+        quiet: true,
+        ..Options::default()
+    })
+}
+
+/// The example cluster in `dir`, its charts from `base`.
+fn example(dir: &Path, base: &str) {
+    for f in ["cluster.toml", "raspi1.toml", "raspi2.toml", "witness.toml", "pc.toml"] {
+        let mut text =
+            std::fs::read_to_string(repo().join("examples/homelab").join(f)).expect("example");
+        if f == "cluster.toml" {
+            text.push_str("\n[stack.chart_repos]\n");
+            for (n, _, _) in CHARTS {
+                text.push_str(&format!("{n} = \"{base}/{n}\"\n"));
+            }
+        }
+        std::fs::write(dir.join(f), text).expect("write");
+    }
+    write_secrets(dir);
+}
+
+/// Every YAML document of the manifests folder as JSON, with its file.
+fn documents(dir: &Path) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("manifests")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    for f in files {
+        let name = f.file_name().expect("name").to_string_lossy().into_owned();
+        let py = format!(
+            "import json, sys, yaml\nprint(json.dumps([d for d in yaml.safe_load_all(open({:?})) if d]))",
+            f.display()
+        );
+        let docs: Vec<serde_json::Value> =
+            serde_json::from_str(&ok(&sh("python3", &["-c", &py]), "yaml")).expect("json");
+        out.extend(docs.into_iter().map(|d| (name.clone(), d)));
+    }
+    out
+}
+
+/// The offline schema check: kubernetes-validate (bundled schemas), from
+/// the test venv .ci/install-deps makes, or PATH.
+fn validator() -> PathBuf {
+    let venv = PathBuf::from("/opt/haimg-test-venv/bin/kubernetes-validate");
+    if venv.exists() {
+        return venv;
+    }
+    PathBuf::from("kubernetes-validate")
+}
+
+#[test]
+fn stack_renders_valid_objects_with_charts_carried_whole() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let served = tmp.path().join("charts");
+    let archives = chart_repo(&served);
+    let http = common::httpd::Server::start(&served);
+    let base = http.url("").trim_end_matches('/').to_string();
+    let cache = tmp.path().join("cache");
+
+    // Fetched once (the build's path), verified against the index's digest.
+    let got = haimg::source::charts(&refs(&base), &fetcher(&cache)).expect("charts");
+    assert_eq!(got.len(), CHARTS.len());
+    for (c, (_, data)) in got.iter().zip(&archives) {
+        assert_eq!(&c.data, data, "{}", c.name);
+    }
+
+    let dir = tmp.path().join("lab");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    example(&dir, &base);
+    let out = tmp.path().join("out");
+    let o = haimg()
+        .args(["render", "cluster.toml", "--with-secrets", "--out"])
+        .arg(&out)
+        .env("HAIMG_CACHE", &cache)
+        .current_dir(&dir)
+        .output()
+        .expect("render");
+    ok(&o, "haimg render");
+
+    let man = out.join("raspi1/root/usr/lib/haimg/manifests");
+    let docs = documents(&man);
+    // HelmCharts: the archive byte for byte, no repository needed, only
+    // fields K3s's helm-controller knows (facts §3).
+    let known = [
+        "chart", "repo", "version", "chartContent", "targetNamespace", "createNamespace",
+        "valuesContent", "set", "failurePolicy", "timeout", "bootstrap",
+    ];
+    for (name, data) in &archives {
+        let (_, hc) = docs
+            .iter()
+            .find(|(_, d)| d["kind"] == "HelmChart" && d["metadata"]["name"] == name.as_str())
+            .unwrap_or_else(|| panic!("no HelmChart {name}"));
+        let spec = hc["spec"].as_object().expect("spec");
+        let content = base64::engine::general_purpose::STANDARD
+            .decode(spec["chartContent"].as_str().expect("chartContent"))
+            .expect("base64");
+        assert_eq!(&content, data, "{name}: chartContent is not the served archive");
+        assert!(spec.get("repo").is_none(), "{name}: first boot must need no repository");
+        for k in spec.keys() {
+            assert!(known.contains(&k.as_str()), "{name}: unknown HelmChart field {k}");
+        }
+        let ns = CHARTS.iter().find(|c| c.0 == name).expect("pinned").2;
+        assert_eq!(spec["targetNamespace"], ns);
+        let values = spec["valuesContent"].as_str().expect("values");
+        assert!(!values.contains("tolerations"), "{name}: values tolerate a taint");
+    }
+
+    // kubernetes-validate, strict: every core object passes; only the
+    // custom resources (schemas not bundled) are skipped, by name.
+    let files: Vec<String> = std::fs::read_dir(&man)
+        .expect("dir")
+        .map(|e| e.expect("e").path().display().to_string())
+        .collect();
+    let mut args = vec!["-k", "1.31.0", "--strict"];
+    args.extend(files.iter().map(String::as_str));
+    let v = std::process::Command::new(validator())
+        .args(&args)
+        .output()
+        .expect("kubernetes-validate (installed by .ci/install-deps)");
+    let report = format!("{}{}", stdout(&v), stderr(&v));
+    assert!(v.status.success(), "{report}");
+    let passed = report.matches(" passed for resource ").count();
+    let crds = ["HelmChart", "IPAddressPool", "L2Advertisement", "PrometheusRule"];
+    let custom = docs
+        .iter()
+        .filter(|(_, d)| crds.contains(&d["kind"].as_str().unwrap_or("")))
+        .count();
+    assert_eq!(passed + custom, docs.len(), "{report}");
+    for l in report.lines().filter(|l| l.contains("Couldn't find schema")) {
+        assert!(crds.iter().any(|k| l.contains(&format!("kind {k} "))), "{l}");
+    }
+
+    workload_rules(&docs);
+
+    // The witness and the agent deploy nothing; both servers carry the same.
+    for n in ["witness", "pc"] {
+        let t = tree(&out.join(n));
+        assert!(
+            !t.iter().any(|(p, _, _)| p.contains("manifests/") || p.contains("stack")),
+            "{n} carries stack files"
+        );
+    }
+    assert_eq!(
+        tree(&man),
+        tree(&out.join("raspi2/root/usr/lib/haimg/manifests"))
+    );
+    no_secret_outside_secrets(&out);
+}
+
+/// Seed 002 on every workload: ≥ 2 replicas where the example asks for
+/// them, one per node, a PDB, probes, requests and limits, no toleration.
+fn workload_rules(docs: &[(String, serde_json::Value)]) {
+    let workloads: Vec<&serde_json::Value> = docs
+        .iter()
+        .map(|(_, d)| d)
+        .filter(|d| matches!(d["kind"].as_str(), Some("Deployment" | "StatefulSet")))
+        .collect();
+    assert_eq!(workloads.len(), 2, "Patroni and Vaultwarden");
+    for w in workloads {
+        let name = w["metadata"]["name"].as_str().expect("name");
+        assert_eq!(w["spec"]["replicas"], 2, "{name}");
+        let pod = &w["spec"]["template"]["spec"];
+        let labels = &w["spec"]["template"]["metadata"]["labels"];
+        let anti = &pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0];
+        assert_eq!(anti["topologyKey"], "kubernetes.io/hostname", "{name}");
+        assert_eq!(&anti["labelSelector"]["matchLabels"], labels, "{name}");
+        assert!(pod.get("tolerations").is_none(), "{name} tolerates a taint");
+        for c in pod["containers"].as_array().expect("containers") {
+            for k in ["readinessProbe", "livenessProbe"] {
+                assert!(c.get(k).is_some(), "{name}: no {k}");
+            }
+            assert!(c["resources"]["requests"]["memory"].is_string(), "{name}");
+            assert!(c["resources"]["limits"]["memory"].is_string(), "{name}");
+            assert!(!c["image"].as_str().expect("image").ends_with(":latest"), "{name}");
+        }
+        assert!(
+            docs.iter().any(|(_, d)| d["kind"] == "PodDisruptionBudget"
+                && &d["spec"]["selector"]["matchLabels"] == labels),
+            "{name} has no PodDisruptionBudget"
+        );
+    }
+}
+
+/// The stack's passwords are in exactly one file: the boot partition's
+/// Secret list, 0600, which holds nothing but Namespaces and Secrets.
+fn no_secret_outside_secrets(out: &Path) {
+    for node in ["raspi1", "raspi2", "witness", "pc"] {
+        for (path, mode, data) in tree(&out.join(node)) {
+            let holds: Vec<&str> = STACK_SECRETS
+                .iter()
+                .filter(|(_, v)| data.windows(v.len()).any(|w| w == v.as_bytes()))
+                .map(|(n, _)| *n)
+                .collect();
+            if path == "boot/haimg/secrets/stack-secrets.json" {
+                assert_eq!(mode, 0o600, "{node}");
+                assert_eq!(holds.len(), STACK_SECRETS.len(), "{node}: {holds:?}");
+                let list: serde_json::Value = serde_json::from_slice(&data).expect("json");
+                for item in list["items"].as_array().expect("items") {
+                    assert!(matches!(item["kind"].as_str(), Some("Namespace" | "Secret")));
+                }
+            } else {
+                assert!(holds.is_empty(), "{node}: {path} holds {holds:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_chart_that_is_not_the_published_one_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let served = tmp.path().join("charts");
+    chart_repo(&served);
+    // The archive changed after the index was made.
+    std::fs::write(served.join("loki/loki-6.23.0.tgz"), chart_tgz("loki", "6.23.1")).expect("w");
+    let http = common::httpd::Server::start(&served);
+    let base = http.url("").trim_end_matches('/').to_string();
+    let cache = tmp.path().join("cache");
+    let err = haimg::source::charts(&refs(&base), &fetcher(&cache)).expect_err("tampered");
+    let msg = err.to_string();
+    assert!(msg.contains("chart loki 6.23.0") && msg.contains("checksum mismatch"), "{msg}");
+    let blobs: Vec<_> = std::fs::read_dir(cache.join("blobs"))
+        .expect("blobs")
+        .map(|e| e.expect("e").file_name())
+        .collect();
+    assert_eq!(blobs.len(), 3, "only the three good charts are cached: {blobs:?}");
+
+    // A version the repository does not list: named.
+    let mut r = refs(&base);
+    r[0].version = "9.9.9".into();
+    let err = haimg::source::charts(&r[..1], &fetcher(&cache)).expect_err("missing");
+    assert!(err.to_string().contains("no version 9.9.9 of `metallb`"), "{err}");
+}
