@@ -103,8 +103,7 @@ pub fn user_data(
             "haimg: warning: no payload (set [k3s] version and [tailscale] version): first boot will stop at the payload step"
         );
     }
-    let mut rendered =
-        render::render_for(
+    let mut rendered = render::render_for(
         cluster,
         node,
         secrets,

@@ -290,3 +290,62 @@ fn longhorn_without_a_data_mount_is_an_error_at_its_table() {
         "{e}"
     );
 }
+
+/// Longhorn's data path is one setting for the cluster: data nodes that
+/// mount their data at different places are named, at the table.
+#[test]
+fn longhorn_over_different_data_mounts_is_an_error() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut files = small_cluster();
+    files[0].1.push_str("\n[stack.longhorn]\n");
+    files[1]
+        .1
+        .push_str("\n[storage]\ndata = \"rest\"\nmount = \"/srv/data\"\n");
+    files[2].1.push_str("\n[storage]\ndata = \"rest\"\n");
+    write_files(tmp.path(), &files);
+    write_secrets(tmp.path());
+    let e = plan_fails(tmp.path());
+    let at = files[0].1.find("[stack.longhorn]").expect("table");
+    let (line, col) = line_col(&files[0].1, at);
+    assert!(
+        e.contains(&format!(
+            "cluster.toml:{line}:{col}: Longhorn keeps its data at one path"
+        )) && e.contains("a: /srv/data, b: /mnt/k3s-storage"),
+        "{e}"
+    );
+}
+
+/// An image that deploys the stack is not built without its passwords;
+/// `plan` only warns (its report lists the warning).
+#[test]
+fn build_refuses_a_stack_without_its_secrets() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut files = small_cluster();
+    files[0].1.push_str("\n[stack.patroni]\nreplicas = 2\n");
+    write_files(tmp.path(), &files);
+    write_secrets(tmp.path());
+    std::fs::remove_file(tmp.path().join("secrets/postgres-replication")).expect("rm");
+    let plan = haimg()
+        .args(["plan", "cluster.toml"])
+        .current_dir(tmp.path())
+        .output()
+        .expect("plan");
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    let report = stdout(&plan);
+    assert!(
+        report.contains("PostgreSQL replication password") && report.contains("does not exist"),
+        "{report}"
+    );
+    let o = haimg()
+        .args(["build", "a.toml", "--out", "out", "-q"])
+        .current_dir(tmp.path())
+        .output()
+        .expect("build");
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("the stack needs its secrets") && e.contains("postgres-replication"),
+        "{e}"
+    );
+    assert!(!tmp.path().join("out/a.img").exists());
+}

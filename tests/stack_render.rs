@@ -80,7 +80,13 @@ fn fetcher(cache: &Path) -> Fetcher {
 
 /// The example cluster in `dir`, its charts from `base`.
 fn example(dir: &Path, base: &str) {
-    for f in ["cluster.toml", "raspi1.toml", "raspi2.toml", "witness.toml", "pc.toml"] {
+    for f in [
+        "cluster.toml",
+        "raspi1.toml",
+        "raspi2.toml",
+        "witness.toml",
+        "pc.toml",
+    ] {
         let mut text =
             std::fs::read_to_string(repo().join("examples/homelab").join(f)).expect("example");
         if f == "cluster.toml" {
@@ -159,8 +165,17 @@ fn stack_renders_valid_objects_with_charts_carried_whole() {
     // HelmCharts: the archive byte for byte, no repository needed, only
     // fields K3s's helm-controller knows (facts §3).
     let known = [
-        "chart", "repo", "version", "chartContent", "targetNamespace", "createNamespace",
-        "valuesContent", "set", "failurePolicy", "timeout", "bootstrap",
+        "chart",
+        "repo",
+        "version",
+        "chartContent",
+        "targetNamespace",
+        "createNamespace",
+        "valuesContent",
+        "set",
+        "failurePolicy",
+        "timeout",
+        "bootstrap",
     ];
     for (name, data) in &archives {
         let (_, hc) = docs
@@ -171,15 +186,27 @@ fn stack_renders_valid_objects_with_charts_carried_whole() {
         let content = base64::engine::general_purpose::STANDARD
             .decode(spec["chartContent"].as_str().expect("chartContent"))
             .expect("base64");
-        assert_eq!(&content, data, "{name}: chartContent is not the served archive");
-        assert!(spec.get("repo").is_none(), "{name}: first boot must need no repository");
+        assert_eq!(
+            &content, data,
+            "{name}: chartContent is not the served archive"
+        );
+        assert!(
+            spec.get("repo").is_none(),
+            "{name}: first boot must need no repository"
+        );
         for k in spec.keys() {
-            assert!(known.contains(&k.as_str()), "{name}: unknown HelmChart field {k}");
+            assert!(
+                known.contains(&k.as_str()),
+                "{name}: unknown HelmChart field {k}"
+            );
         }
         let ns = CHARTS.iter().find(|c| c.0 == name).expect("pinned").2;
         assert_eq!(spec["targetNamespace"], ns);
         let values = spec["valuesContent"].as_str().expect("values");
-        assert!(!values.contains("tolerations"), "{name}: values tolerate a taint");
+        assert!(
+            !values.contains("tolerations"),
+            "{name}: values tolerate a taint"
+        );
     }
 
     // kubernetes-validate, strict: every core object passes; only the
@@ -197,14 +224,25 @@ fn stack_renders_valid_objects_with_charts_carried_whole() {
     let report = format!("{}{}", stdout(&v), stderr(&v));
     assert!(v.status.success(), "{report}");
     let passed = report.matches(" passed for resource ").count();
-    let crds = ["HelmChart", "IPAddressPool", "L2Advertisement", "PrometheusRule"];
+    let crds = [
+        "HelmChart",
+        "IPAddressPool",
+        "L2Advertisement",
+        "PrometheusRule",
+    ];
     let custom = docs
         .iter()
         .filter(|(_, d)| crds.contains(&d["kind"].as_str().unwrap_or("")))
         .count();
     assert_eq!(passed + custom, docs.len(), "{report}");
-    for l in report.lines().filter(|l| l.contains("Couldn't find schema")) {
-        assert!(crds.iter().any(|k| l.contains(&format!("kind {k} "))), "{l}");
+    for l in report
+        .lines()
+        .filter(|l| l.contains("Couldn't find schema"))
+    {
+        assert!(
+            crds.iter().any(|k| l.contains(&format!("kind {k} "))),
+            "{l}"
+        );
     }
 
     workload_rules(&docs);
@@ -213,7 +251,8 @@ fn stack_renders_valid_objects_with_charts_carried_whole() {
     for n in ["witness", "pc"] {
         let t = tree(&out.join(n));
         assert!(
-            !t.iter().any(|(p, _, _)| p.contains("manifests/") || p.contains("stack")),
+            !t.iter()
+                .any(|(p, _, _)| p.contains("manifests/") || p.contains("stack")),
             "{n} carries stack files"
         );
     }
@@ -238,7 +277,8 @@ fn workload_rules(docs: &[(String, serde_json::Value)]) {
         assert_eq!(w["spec"]["replicas"], 2, "{name}");
         let pod = &w["spec"]["template"]["spec"];
         let labels = &w["spec"]["template"]["metadata"]["labels"];
-        let anti = &pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0];
+        let anti = &pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            [0];
         assert_eq!(anti["topologyKey"], "kubernetes.io/hostname", "{name}");
         assert_eq!(&anti["labelSelector"]["matchLabels"], labels, "{name}");
         assert!(pod.get("tolerations").is_none(), "{name} tolerates a taint");
@@ -248,7 +288,10 @@ fn workload_rules(docs: &[(String, serde_json::Value)]) {
             }
             assert!(c["resources"]["requests"]["memory"].is_string(), "{name}");
             assert!(c["resources"]["limits"]["memory"].is_string(), "{name}");
-            assert!(!c["image"].as_str().expect("image").ends_with(":latest"), "{name}");
+            assert!(
+                !c["image"].as_str().expect("image").ends_with(":latest"),
+                "{name}"
+            );
         }
         assert!(
             docs.iter().any(|(_, d)| d["kind"] == "PodDisruptionBudget"
@@ -273,7 +316,10 @@ fn no_secret_outside_secrets(out: &Path) {
                 assert_eq!(holds.len(), STACK_SECRETS.len(), "{node}: {holds:?}");
                 let list: serde_json::Value = serde_json::from_slice(&data).expect("json");
                 for item in list["items"].as_array().expect("items") {
-                    assert!(matches!(item["kind"].as_str(), Some("Namespace" | "Secret")));
+                    assert!(matches!(
+                        item["kind"].as_str(),
+                        Some("Namespace" | "Secret")
+                    ));
                 }
             } else {
                 assert!(holds.is_empty(), "{node}: {path} holds {holds:?}");
@@ -288,22 +334,36 @@ fn a_chart_that_is_not_the_published_one_is_refused() {
     let served = tmp.path().join("charts");
     chart_repo(&served);
     // The archive changed after the index was made.
-    std::fs::write(served.join("loki/loki-6.23.0.tgz"), chart_tgz("loki", "6.23.1")).expect("w");
+    std::fs::write(
+        served.join("loki/loki-6.23.0.tgz"),
+        chart_tgz("loki", "6.23.1"),
+    )
+    .expect("w");
     let http = common::httpd::Server::start(&served);
     let base = http.url("").trim_end_matches('/').to_string();
     let cache = tmp.path().join("cache");
     let err = haimg::source::charts(&refs(&base), &fetcher(&cache)).expect_err("tampered");
     let msg = err.to_string();
-    assert!(msg.contains("chart loki 6.23.0") && msg.contains("checksum mismatch"), "{msg}");
+    assert!(
+        msg.contains("chart loki 6.23.0") && msg.contains("checksum mismatch"),
+        "{msg}"
+    );
     let blobs: Vec<_> = std::fs::read_dir(cache.join("blobs"))
         .expect("blobs")
         .map(|e| e.expect("e").file_name())
         .collect();
-    assert_eq!(blobs.len(), 3, "only the three good charts are cached: {blobs:?}");
+    assert_eq!(
+        blobs.len(),
+        3,
+        "only the three good charts are cached: {blobs:?}"
+    );
 
     // A version the repository does not list: named.
     let mut r = refs(&base);
     r[0].version = "9.9.9".into();
     let err = haimg::source::charts(&r[..1], &fetcher(&cache)).expect_err("missing");
-    assert!(err.to_string().contains("no version 9.9.9 of `metallb`"), "{err}");
+    assert!(
+        err.to_string().contains("no version 9.9.9 of `metallb`"),
+        "{err}"
+    );
 }

@@ -62,6 +62,19 @@ pub fn run(a: &BuildArgs) -> Result<()> {
             a.file.display()
         );
     }
+    if nodes
+        .iter()
+        .any(|n| crate::render::stack::deploys(&c.plan, n))
+    {
+        let missing = c.missing_stack_secrets();
+        if !missing.is_empty() {
+            anyhow::bail!(
+                "the stack needs its secrets and {} cannot be read (see the warnings above); run `haimg secrets init {}`",
+                missing.join(", "),
+                a.file.display()
+            );
+        }
+    }
     let mut failed: Vec<(String, anyhow::Error)> = Vec::new();
     let mut ready: Vec<&NodePlan> = Vec::new();
     for node in nodes.iter().copied() {

@@ -23,5 +23,15 @@ pub fn run(a: &FetchArgs) -> Result<()> {
             println!("{}: {} {}", node.hostname, p.name, p.path.display());
         }
     }
+    // The stack's charts, once for the cluster, if a selected node carries them.
+    if let Some(st) = &c.plan.stack
+        && c.selected()
+            .iter()
+            .any(|n| crate::render::stack::deploys(&c.plan, n))
+    {
+        for ch in source::charts(&st.charts, &fetcher)? {
+            println!("chart {} {} sha256:{}", ch.name, ch.version, ch.sha256);
+        }
+    }
     Ok(())
 }

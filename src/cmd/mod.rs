@@ -88,6 +88,21 @@ impl Cluster {
         }
     }
 
+    /// The stack's secret files that could not be read.
+    pub fn missing_stack_secrets(&self) -> Vec<String> {
+        crate::plan::stack_secret_files(&self.loaded)
+            .into_iter()
+            .map(|(p, _)| p.display().to_string())
+            .filter(|p| {
+                !self
+                    .secrets
+                    .stack
+                    .iter()
+                    .any(|(n, _)| p.ends_with(&format!("/{n}")) || p == n)
+            })
+            .collect()
+    }
+
     /// Warnings with their file, line and column, on stderr.
     pub fn print_warnings(&self) {
         if !self.warnings.items.is_empty() {

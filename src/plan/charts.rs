@@ -73,7 +73,10 @@ mod tests {
         for name in ["metallb", "longhorn", "kube-prometheus-stack", "loki"] {
             let pin = all.get(name).expect(name);
             assert!(pin.repo.starts_with("https://"), "{name}");
-            assert!(!pin.version.is_empty() && !pin.namespace.is_empty(), "{name}");
+            assert!(
+                !pin.version.is_empty() && !pin.namespace.is_empty(),
+                "{name}"
+            );
         }
     }
 }

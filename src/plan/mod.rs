@@ -5,8 +5,8 @@
 pub mod acl;
 pub mod availability;
 mod base;
-pub mod check;
 pub mod charts;
+pub mod check;
 mod check_stack;
 mod cluster;
 pub mod layout;

@@ -20,7 +20,10 @@ pub struct ClusterSecrets {
 /// The environment variable that overrides a stack secret file:
 /// `postgres-superuser` → `HAIMG_STACK_POSTGRES_SUPERUSER`.
 pub fn stack_env(name: &str) -> String {
-    format!("HAIMG_STACK_{}", name.to_ascii_uppercase().replace('-', "_"))
+    format!(
+        "HAIMG_STACK_{}",
+        name.to_ascii_uppercase().replace('-', "_")
+    )
 }
 
 /// Read the cluster's secrets. Unsafe files are always errors; missing or empty
@@ -68,7 +71,10 @@ pub fn for_cluster(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let env = stack_env(&name);
-        match load(&SecretSource { path: &path, env: &env }) {
+        match load(&SecretSource {
+            path: &path,
+            env: &env,
+        }) {
             Ok(v) => stack.push((name, v)),
             Err(e @ (SecretError::Missing(_) | SecretError::Empty(_))) => diags.warning(
                 file,

@@ -175,6 +175,29 @@ pub(super) fn plan(
                 s.get_ref().clone()
             });
         let r = cx.replicas(diags, table.span(), &l.replicas, 2, cx.data.len());
+        // Longhorn's data path is one cluster-wide setting (defaultDataPath).
+        let mut mounts: Vec<String> = cx
+            .data
+            .iter()
+            .filter_map(|h| plan.node(h))
+            .map(|n| format!("{}: {}", n.hostname, n.storage.mount))
+            .collect();
+        let distinct: std::collections::BTreeSet<&str> = mounts
+            .iter()
+            .filter_map(|m| m.split_once(": ").map(|(_, p)| p))
+            .collect();
+        if distinct.len() > 1 {
+            mounts.sort();
+            diags.error(
+                Some(cf),
+                Some(table.span()),
+                format!(
+                    "Longhorn keeps its data at one path on every node, and the data nodes mount theirs at different places ({})",
+                    mounts.join(", ")
+                ),
+                "give every data node the same [storage] mount",
+            );
+        }
         components.push(cx.component(
             "longhorn",
             &cx.data,

@@ -138,9 +138,21 @@ mod tests {
         assert_eq!(g.hex, d);
         let (u, _) = locate(&text, &r("metallb", "0.14.8")).expect("found");
         assert_eq!(u, "https://github.com/x/metallb-0.14.8.tgz");
-        assert!(locate(&text, &r("metallb", "9")).unwrap_err().contains("no version 9"));
-        assert!(locate(&text, &r("loki", "1")).unwrap_err().contains("no chart `loki`"));
+        assert!(
+            locate(&text, &r("metallb", "9"))
+                .expect_err("refused")
+                .contains("no version 9")
+        );
+        assert!(
+            locate(&text, &r("loki", "1"))
+                .expect_err("refused")
+                .contains("no chart `loki`")
+        );
         let nodigest = "entries:\n  loki:\n  - version: '1'\n    urls: [a.tgz]\n";
-        assert!(locate(nodigest, &r("loki", "1")).unwrap_err().contains("digest"));
+        assert!(
+            locate(nodigest, &r("loki", "1"))
+                .expect_err("refused")
+                .contains("digest")
+        );
     }
 }

@@ -287,8 +287,7 @@ impl Fetcher {
             check: Check::None,
         };
         let tmp = self.download_to_temp(&sums, None, max)?;
-        let text =
-            fs::read_to_string(tmp.path()).map_err(|_| bad("it is not text".into()))?;
+        let text = fs::read_to_string(tmp.path()).map_err(|_| bad("it is not text".into()))?;
         check(&text).map_err(bad)?;
         persist(tmp, &cached).map_err(self.io(a, "caching the checksums file"))?;
         Ok(text)

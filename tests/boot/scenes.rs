@@ -48,6 +48,7 @@ pub fn bootstrap_first_boot(s: &Scene<'_>) -> (PathBuf, PathBuf) {
             "haimg: tailscale: ok",
             "creating the cluster",
             "haimg: stack: ok: the stack's secrets are in the cluster",
+            "haimg: stack: ok: kube-system/deployment/coredns: 2 replicas",
             "haimg: stack: ok",
             "haimg: scrub: ok",
         ],
@@ -59,7 +60,13 @@ pub fn bootstrap_first_boot(s: &Scene<'_>) -> (PathBuf, PathBuf) {
         "{}",
         tail(&console)
     );
-    for addon in ["coredns", "haimg-namespaces", "haimg-patroni", "haimg-vaultwarden", "haimg-dns"] {
+    for addon in [
+        "coredns",
+        "haimg-namespaces",
+        "haimg-patroni",
+        "haimg-vaultwarden",
+        "haimg-dns",
+    ] {
         assert!(
             console.contains(&format!("addon {addon} applied")),
             "{addon} not applied\n{}",
@@ -188,10 +195,16 @@ pub fn bootstrap_first_boot(s: &Scene<'_>) -> (PathBuf, PathBuf) {
     let state = debugfs(&data, "cat /k3s/server/db/standin-cluster.json");
     assert!(state.contains("\"Secret/database/postgres-credentials\": {\"keys\": [\"replication-password\", \"superuser-password\"]}"), "{state}");
     for (_, v) in STACK_SECRETS {
-        assert!(!state.contains(v), "a stack secret's value in the API stand-in's state");
+        assert!(
+            !state.contains(v),
+            "a stack secret's value in the API stand-in's state"
+        );
     }
     let manifests = debugfs(&data, "ls /k3s/server/manifests");
-    assert!(manifests.contains("haimg-patroni.yaml") && manifests.contains("coredns.yaml"), "{manifests}");
+    assert!(
+        manifests.contains("haimg-patroni.yaml") && manifests.contains("coredns.yaml"),
+        "{manifests}"
+    );
     let starts = debugfs(&data, "cat /k3s/standin-starts");
     assert_eq!(starts.lines().count(), 1, "{starts}");
 

@@ -20,7 +20,9 @@ fn setting<'a>(st: &'a StackPlan, c: &str, key: &str) -> Option<&'a str> {
 }
 
 fn num(st: &StackPlan, c: &str, key: &str) -> u32 {
-    setting(st, c, key).and_then(|v| v.parse().ok()).unwrap_or(1)
+    setting(st, c, key)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
 }
 
 fn secret_env(name: &str, secret: &str, key: &str) -> Value {
@@ -36,7 +38,10 @@ pub(super) fn manifests(st: &StackPlan) -> Vec<(String, Vec<Value>)> {
         out.push(("haimg-vaultwarden".into(), vaultwarden(st)));
     }
     if let Some(d) = st.component("coredns") {
-        out.push(("haimg-dns".into(), vec![dns(st, d.setting("zone").unwrap_or("internal"))]));
+        out.push((
+            "haimg-dns".into(),
+            vec![dns(st, d.setting("zone").unwrap_or("internal"))],
+        ));
     }
     if st.component("backups").is_some() && st.component("patroni").is_some() {
         out.push(("haimg-backups".into(), backups(st)));
@@ -85,13 +90,25 @@ fn patroni(st: &StackPlan) -> Vec<Value> {
             json!({"name": "BACKUP_SCHEDULE", "value": schedule}),
         ]);
     }
-    let role = |verbs: &[&str], res: &[&str]| json!({"apiGroups": [""], "resources": res, "verbs": verbs});
-    let all = ["create", "get", "list", "patch", "update", "watch", "delete", "deletecollection"];
-    let svc = |name: &str, role: &str| json!({
+    let role =
+        |verbs: &[&str], res: &[&str]| json!({"apiGroups": [""], "resources": res, "verbs": verbs});
+    let all = [
+        "create",
+        "get",
+        "list",
+        "patch",
+        "update",
+        "watch",
+        "delete",
+        "deletecollection",
+    ];
+    let svc = |name: &str, role: &str| {
+        json!({
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": name, "namespace": DB_NS},
         "spec": {"selector": {"application": "patroni", "cluster-name": "postgres", "spilo-role": role},
-                 "ports": [{"name": "postgresql", "port": 5432, "targetPort": 5432}]}});
+                 "ports": [{"name": "postgresql", "port": 5432, "targetPort": 5432}]}})
+    };
     vec![
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "patroni", "namespace": DB_NS}}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
@@ -110,32 +127,32 @@ fn patroni(st: &StackPlan) -> Vec<Value> {
                "spec": {"clusterIP": "None", "selector": labels,
                         "ports": [{"name": "postgresql", "port": 5432}]}}),
         json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
-               "metadata": {"name": "patroni", "namespace": DB_NS, "labels": labels},
-               "spec": {
-                   "serviceName": "patroni", "replicas": r,
-                   "selector": {"matchLabels": labels},
-                   "template": {"metadata": {"labels": labels}, "spec": {
-                       "serviceAccountName": "patroni",
-                       "affinity": one_per_node(&labels),
-                       "terminationGracePeriodSeconds": 30,
-                       "containers": [{
-                           "name": "postgres", "image": SPILO,
-                           "ports": [{"containerPort": 5432, "name": "postgresql"},
-                                     {"containerPort": 8008, "name": "patroni"}],
-                           "env": env,
-                           "readinessProbe": {"httpGet": {"path": "/readiness", "port": 8008},
-                                              "periodSeconds": 10, "failureThreshold": 3},
-                           "livenessProbe": {"httpGet": {"path": "/liveness", "port": 8008},
-                                             "initialDelaySeconds": 60, "periodSeconds": 10,
-                                             "failureThreshold": 6},
-                           "resources": resources("250m", "512Mi", "1Gi"),
-                           "volumeMounts": [{"name": "pgdata", "mountPath": "/home/postgres/pgdata"}],
-                       }],
-                   }},
-                   "volumeClaimTemplates": [{"metadata": {"name": "pgdata"}, "spec": {
-                       "accessModes": ["ReadWriteOnce"], "storageClassName": storage_class(st),
-                       "resources": {"requests": {"storage": size}}}}],
-               }}),
+        "metadata": {"name": "patroni", "namespace": DB_NS, "labels": labels},
+        "spec": {
+            "serviceName": "patroni", "replicas": r,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {
+                "serviceAccountName": "patroni",
+                "affinity": one_per_node(&labels),
+                "terminationGracePeriodSeconds": 30,
+                "containers": [{
+                    "name": "postgres", "image": SPILO,
+                    "ports": [{"containerPort": 5432, "name": "postgresql"},
+                              {"containerPort": 8008, "name": "patroni"}],
+                    "env": env,
+                    "readinessProbe": {"httpGet": {"path": "/readiness", "port": 8008},
+                                       "periodSeconds": 10, "failureThreshold": 3},
+                    "livenessProbe": {"httpGet": {"path": "/liveness", "port": 8008},
+                                      "initialDelaySeconds": 60, "periodSeconds": 10,
+                                      "failureThreshold": 6},
+                    "resources": resources("250m", "512Mi", "1Gi"),
+                    "volumeMounts": [{"name": "pgdata", "mountPath": "/home/postgres/pgdata"}],
+                }],
+            }},
+            "volumeClaimTemplates": [{"metadata": {"name": "pgdata"}, "spec": {
+                "accessModes": ["ReadWriteOnce"], "storageClassName": storage_class(st),
+                "resources": {"requests": {"storage": size}}}}],
+        }}),
         pdb("patroni", DB_NS, &labels),
     ]
 }
@@ -162,27 +179,27 @@ fn vaultwarden(st: &StackPlan) -> Vec<Value> {
                         "storageClassName": storage_class(st),
                         "resources": {"requests": {"storage": "1Gi"}}}}),
         json!({"apiVersion": "apps/v1", "kind": "Deployment",
-               "metadata": {"name": "vaultwarden", "namespace": VW_NS, "labels": labels},
-               "spec": {"replicas": r, "selector": {"matchLabels": labels},
-                   "template": {"metadata": {"labels": labels}, "spec": {
-                       "affinity": one_per_node(&labels),
-                       "containers": [{
-                           "name": "vaultwarden", "image": VAULTWARDEN,
-                           "ports": [{"containerPort": 80, "name": "http"}],
-                           "env": [
-                               {"name": "DOMAIN", "value": format!("https://{domain}")},
-                               {"name": "SIGNUPS_ALLOWED", "value": signups.to_string()},
-                               secret_env("ADMIN_TOKEN", "vaultwarden-secrets", "admin-token"),
-                               secret_env("DATABASE_URL", "vaultwarden-secrets", "database-url"),
-                           ],
-                           "readinessProbe": {"httpGet": {"path": "/alive", "port": 80}, "periodSeconds": 10},
-                           "livenessProbe": {"httpGet": {"path": "/alive", "port": 80},
-                                             "initialDelaySeconds": 30, "periodSeconds": 20},
-                           "resources": resources("50m", "64Mi", "256Mi"),
-                           "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-                       }],
-                       "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "vaultwarden-data"}}],
-                   }}}}),
+        "metadata": {"name": "vaultwarden", "namespace": VW_NS, "labels": labels},
+        "spec": {"replicas": r, "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {
+                "affinity": one_per_node(&labels),
+                "containers": [{
+                    "name": "vaultwarden", "image": VAULTWARDEN,
+                    "ports": [{"containerPort": 80, "name": "http"}],
+                    "env": [
+                        {"name": "DOMAIN", "value": format!("https://{domain}")},
+                        {"name": "SIGNUPS_ALLOWED", "value": signups.to_string()},
+                        secret_env("ADMIN_TOKEN", "vaultwarden-secrets", "admin-token"),
+                        secret_env("DATABASE_URL", "vaultwarden-secrets", "database-url"),
+                    ],
+                    "readinessProbe": {"httpGet": {"path": "/alive", "port": 80}, "periodSeconds": 10},
+                    "livenessProbe": {"httpGet": {"path": "/alive", "port": 80},
+                                      "initialDelaySeconds": 30, "periodSeconds": 20},
+                    "resources": resources("50m", "64Mi", "256Mi"),
+                    "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                }],
+                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "vaultwarden-data"}}],
+            }}}}),
         svc,
         pdb("vaultwarden", VW_NS, &labels),
     ]
@@ -202,7 +219,8 @@ fn dns(st: &StackPlan, zone: &str) -> Value {
     {
         hosts.push_str(&format!("        {ip} {domain}\n"));
     }
-    let server = format!("{zone}:53 {{\n    errors\n    hosts {{\n{hosts}        fallthrough\n    }}\n}}\n");
+    let server =
+        format!("{zone}:53 {{\n    errors\n    hosts {{\n{hosts}        fallthrough\n    }}\n}}\n");
     json!({"apiVersion": "v1", "kind": "ConfigMap",
            "metadata": {"name": "coredns-custom", "namespace": "kube-system"},
            "data": {"haimg.server": server}})
@@ -221,20 +239,20 @@ fn backups(st: &StackPlan) -> Vec<Value> {
                "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": storage_class(st),
                         "resources": {"requests": {"storage": "20Gi"}}}}),
         json!({"apiVersion": "batch/v1", "kind": "CronJob",
-               "metadata": {"name": "postgres-basebackup", "namespace": DB_NS},
-               "spec": {"schedule": schedule, "concurrencyPolicy": "Forbid",
-                   "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 3,
-                   "jobTemplate": {"spec": {"backoffLimit": 2, "template": {"spec": {
-                       "restartPolicy": "OnFailure",
-                       "containers": [{
-                           "name": "basebackup", "image": SPILO,
-                           "command": ["/bin/sh", "-c", script],
-                           "env": [secret_env("PGPASSWORD", "postgres-credentials", "replication-password")],
-                           "resources": resources("100m", "128Mi", "512Mi"),
-                           "volumeMounts": [{"name": "backups", "mountPath": "/backups"}],
-                       }],
-                       "volumes": [{"name": "backups", "persistentVolumeClaim": {"claimName": "postgres-backups"}}],
-                   }}}}}}),
+        "metadata": {"name": "postgres-basebackup", "namespace": DB_NS},
+        "spec": {"schedule": schedule, "concurrencyPolicy": "Forbid",
+            "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 3,
+            "jobTemplate": {"spec": {"backoffLimit": 2, "template": {"spec": {
+                "restartPolicy": "OnFailure",
+                "containers": [{
+                    "name": "basebackup", "image": SPILO,
+                    "command": ["/bin/sh", "-c", script],
+                    "env": [secret_env("PGPASSWORD", "postgres-credentials", "replication-password")],
+                    "resources": resources("100m", "128Mi", "512Mi"),
+                    "volumeMounts": [{"name": "backups", "mountPath": "/backups"}],
+                }],
+                "volumes": [{"name": "backups", "persistentVolumeClaim": {"claimName": "postgres-backups"}}],
+            }}}}}}),
     ]
 }
 
@@ -242,7 +260,9 @@ fn backups(st: &StackPlan) -> Vec<Value> {
 fn url_escape(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -251,28 +271,50 @@ fn url_escape(s: &str) -> String {
 /// The Secrets file (a JSON `List`, namespaces first): every password the
 /// stack reads, applied once at first boot and wiped (stack.sh).
 pub(super) fn secrets(st: &StackPlan, values: &[(String, Secret)]) -> String {
-    let get = |n: &str| values.iter().find(|(k, _)| k == n).map_or("", |(_, v)| v.expose());
-    let secret = |ns: &str, name: &str, data: Value| json!({
+    let get = |n: &str| {
+        values
+            .iter()
+            .find(|(k, _)| k == n)
+            .map_or("", |(_, v)| v.expose())
+    };
+    let secret = |ns: &str, name: &str, data: Value| {
+        json!({
         "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-        "metadata": {"name": name, "namespace": ns}, "stringData": data});
+        "metadata": {"name": name, "namespace": ns}, "stringData": data})
+    };
     let mut items = namespaces(st);
     if st.component("patroni").is_some() {
-        items.push(secret(DB_NS, "postgres-credentials", json!({
+        items.push(secret(
+            DB_NS,
+            "postgres-credentials",
+            json!({
             "superuser-password": get("postgres-superuser"),
-            "replication-password": get("postgres-replication")})));
+            "replication-password": get("postgres-replication")}),
+        ));
     }
     if st.component("vaultwarden").is_some() {
         let url = format!(
             "postgresql://postgres:{}@postgres.{DB_NS}.svc.cluster.local:5432/postgres",
             url_escape(get("postgres-superuser"))
         );
-        items.push(secret(VW_NS, "vaultwarden-secrets", json!({
-            "admin-token": get("vaultwarden-admin-token"), "database-url": url})));
+        items.push(secret(
+            VW_NS,
+            "vaultwarden-secrets",
+            json!({
+            "admin-token": get("vaultwarden-admin-token"), "database-url": url}),
+        ));
     }
     if st.component("monitoring").is_some() {
-        items.push(secret("monitoring", "grafana-admin", json!({
-            "admin-user": "admin", "admin-password": get("grafana-admin")})));
+        items.push(secret(
+            "monitoring",
+            "grafana-admin",
+            json!({
+            "admin-user": "admin", "admin-password": get("grafana-admin")}),
+        ));
     }
     let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
-    format!("{}\n", serde_json::to_string_pretty(&list).unwrap_or_default())
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(&list).unwrap_or_default()
+    )
 }

@@ -53,7 +53,10 @@ pub fn render(
         return;
     };
     for (name, docs) in manifests(st, cluster, charts) {
-        root.insert(format!("{MANIFEST_DIR}/{name}.yaml"), file(0o644, yaml(&docs)));
+        root.insert(
+            format!("{MANIFEST_DIR}/{name}.yaml"),
+            file(0o644, yaml(&docs)),
+        );
     }
     let text = match secrets {
         Some(s) => apps::secrets(st, s),
@@ -61,13 +64,17 @@ pub fn render(
     };
     boot.insert(SECRETS_BOOT_PATH.into(), file(0o600, text));
     root.insert("etc/haimg/stack-checks".into(), file(0o644, checks(st)));
+    root.insert("etc/haimg/stack-scale".into(), file(0o644, scale(st)));
     if st.component("longhorn").is_some() {
         // Longhorn attaches volumes over iSCSI: iscsid must run and the
         // initiator's module be loaded (longhorn.io, installation
         // requirements). Debian's open-iscsi ships iscsid socket-activated.
         root.insert(
             "etc/modules-load.d/haimg-stack.conf".into(),
-            file(0o644, "# Written by haimg: Longhorn's iSCSI initiator.\niscsi_tcp\n"),
+            file(
+                0o644,
+                "# Written by haimg: Longhorn's iSCSI initiator.\niscsi_tcp\n",
+            ),
         );
         root.insert(
             "etc/systemd/system/multi-user.target.wants/iscsid.service".into(),
@@ -101,6 +108,18 @@ fn checks(st: &StackPlan) -> String {
     s
 }
 
+/// `/etc/haimg/stack-scale`: K3s's own workloads the stack needs more of,
+/// `NAMESPACE KIND/NAME REPLICAS` a line. K3s's coredns.yaml sets no
+/// `replicas` (so a scale survives K3s re-applying it) and spreads its pods
+/// one per node (topologySpreadConstraints, maxSkew 1, DoNotSchedule).
+fn scale(st: &StackPlan) -> String {
+    let mut s = String::from("# Written by haimg: scaled by stack.sh once K3s has made them.\n");
+    if let Some(d) = st.component("coredns") {
+        s.push_str(&format!("kube-system deployment/coredns {}\n", d.replicas));
+    }
+    s
+}
+
 /// The manifests by file name (an RFC 1123 name: K3s names the AddOn after
 /// it). Order of application does not matter: K3s retries what fails.
 fn manifests(st: &StackPlan, cluster: &ClusterPlan, charts: &[Chart]) -> Vec<(String, Vec<Value>)> {
@@ -111,7 +130,9 @@ fn manifests(st: &StackPlan, cluster: &ClusterPlan, charts: &[Chart]) -> Vec<(St
         .component("longhorn")
         .and_then(|c| c.nodes.first())
         .and_then(|h| cluster.node(h))
-        .map_or(crate::plan::DEFAULT_MOUNT.to_string(), |n| n.storage.mount.clone());
+        .map_or(crate::plan::DEFAULT_MOUNT.to_string(), |n| {
+            n.storage.mount.clone()
+        });
     for c in &st.charts {
         let v = values::for_chart(&c.name, st, &data_mount);
         out.push((format!("haimg-{}", c.name), vec![helm_chart(c, charts, v)]));
@@ -156,7 +177,10 @@ fn helm_chart(c: &crate::plan::charts::ChartRef, charts: &[Chart], values: Value
         "valuesContent": serde_saphyr::to_string(&values).unwrap_or_default(),
         "failurePolicy": "reinstall",
     });
-    match charts.iter().find(|x| x.name == c.name && x.version == c.version) {
+    match charts
+        .iter()
+        .find(|x| x.name == c.name && x.version == c.version)
+    {
         Some(x) => {
             spec["chartContent"] =
                 Value::String(base64::engine::general_purpose::STANDARD.encode(&x.data));

@@ -123,14 +123,17 @@ pub(super) fn extras(st: &StackPlan) -> Vec<(String, Vec<Value>)> {
     let mut out = Vec::new();
     if let Some(m) = st.component("metallb") {
         let pool: Vec<&str> = m.setting("addresses").unwrap_or("").split(',').collect();
-        out.push(("haimg-metallb-pool".into(), vec![
-            json!({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+        out.push((
+            "haimg-metallb-pool".into(),
+            vec![
+                json!({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
                    "metadata": {"name": "haimg", "namespace": "metallb-system"},
                    "spec": {"addresses": pool}}),
-            json!({"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement",
+                json!({"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement",
                    "metadata": {"name": "haimg", "namespace": "metallb-system"},
                    "spec": {"ipAddressPools": ["haimg"]}}),
-        ]));
+            ],
+        ));
     }
     if let Some(l) = st.component("longhorn") {
         let r = l.setting("replicas").unwrap_or("2");
@@ -161,24 +164,45 @@ fn alerts(st: &StackPlan) -> Value {
                "labels": {"severity": severity}, "annotations": {"summary": summary}})
     };
     let mut rules = vec![
-        rule("NodeDown",
-             "kube_node_status_condition{condition=\"Ready\",status=\"true\"} == 0",
-             "5m", "critical", "A node has not been Ready for 5 minutes"),
-        rule("EtcdQuorumAtRisk",
-             "sum(kube_node_role{role=\"etcd\"} * on(node) group_left() kube_node_status_condition{condition=\"Ready\",status=\"true\"}) < 2",
-             "2m", "critical", "Fewer than 2 etcd servers are Ready: one more loss stops the cluster"),
-        rule("CertificateExpiresSoon",
-             "apiserver_client_certificate_expiration_seconds_count > 0 and histogram_quantile(0.01, sum by (job, le) (rate(apiserver_client_certificate_expiration_seconds_bucket[5m]))) < 7 * 86400",
-             "1h", "warning", "A client certificate the API server saw expires within 7 days"),
+        rule(
+            "NodeDown",
+            "kube_node_status_condition{condition=\"Ready\",status=\"true\"} == 0",
+            "5m",
+            "critical",
+            "A node has not been Ready for 5 minutes",
+        ),
+        rule(
+            "EtcdQuorumAtRisk",
+            "sum(kube_node_role{role=\"etcd\"} * on(node) group_left() kube_node_status_condition{condition=\"Ready\",status=\"true\"}) < 2",
+            "2m",
+            "critical",
+            "Fewer than 2 etcd servers are Ready: one more loss stops the cluster",
+        ),
+        rule(
+            "CertificateExpiresSoon",
+            "apiserver_client_certificate_expiration_seconds_count > 0 and histogram_quantile(0.01, sum by (job, le) (rate(apiserver_client_certificate_expiration_seconds_bucket[5m]))) < 7 * 86400",
+            "1h",
+            "warning",
+            "A client certificate the API server saw expires within 7 days",
+        ),
     ];
     if st.component("longhorn").is_some() {
-        rules.push(rule("LonghornVolumeDegraded", "longhorn_volume_robustness == 2", "10m",
-                        "warning", "A Longhorn volume has lost a replica"));
+        rules.push(rule(
+            "LonghornVolumeDegraded",
+            "longhorn_volume_robustness == 2",
+            "10m",
+            "warning",
+            "A Longhorn volume has lost a replica",
+        ));
     }
     if st.component("patroni").is_some() {
-        rules.push(rule("PatroniNoLeader",
-             "absent(kube_pod_labels{namespace=\"database\",label_spilo_role=\"master\"})",
-             "2m", "critical", "No PostgreSQL primary: Patroni has no leader"));
+        rules.push(rule(
+            "PatroniNoLeader",
+            "absent(kube_pod_labels{namespace=\"database\",label_spilo_role=\"master\"})",
+            "2m",
+            "critical",
+            "No PostgreSQL primary: Patroni has no leader",
+        ));
     }
     json!({
         "apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",

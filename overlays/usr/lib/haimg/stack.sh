@@ -7,7 +7,8 @@
 #      pkg/deploy/controller.go); dotfiles are ignored there, so each copy
 #      is written as .NAME.new and renamed;
 #   4. apply the Secrets through the API (server-side apply), then wipe them:
-#      nothing secret stays on disk.
+#      nothing secret stays on disk;
+#   5. scale K3s's own workloads the stack needs more of (/etc/haimg/stack-scale).
 # Every part is safe to repeat after a power cut; a failed apply is retried
 # on the next boot from the root copy.
 STEP=stack
@@ -59,5 +60,21 @@ if [ -s "$kept" ]; then
   wipe "$kept" || fail "could not remove $kept"
   say "$STEP" ok "the stack's secrets are in the cluster; no copy is left on disk"
 fi
+# K3s's own workloads the stack needs more of; they exist once K3s has
+# applied its packaged manifests, so this waits for them.
+scale=/etc/haimg/stack-scale
+if [ -f "$scale" ]; then
+  while read -r ns what replicas; do
+    case "$ns" in '#'* | '') continue ;; esac
+    tries=0
+    until k3s kubectl -n "$ns" scale "$what" --replicas="$replicas" >/dev/null; do
+      tries=$((tries + 1))
+      [ "$tries" -lt 60 ] || fail "could not scale $ns/$what to $replicas; retrying on the next boot"
+      sleep 10
+    done
+    say "$STEP" ok "$ns/$what: $replicas replicas"
+  done <"$scale"
+fi
+
 mark_done stack
 say "$STEP" ok "$copied manifest(s) handed to K3s in $dest; \`haimg-status\` shows the stack's progress"
