@@ -101,6 +101,10 @@ pub const STACK_OVERLAY: &[(&str, &str)] = &[
         include_str!("../../overlays/etc/systemd/system/haimg-stack.service"),
     ),
     (
+        "usr/lib/haimg/status.sh",
+        include_str!("../../overlays/usr/lib/haimg/status.sh"),
+    ),
+    (
         "usr/lib/haimg/stack.sh",
         include_str!("../../overlays/usr/lib/haimg/stack.sh"),
     ),

@@ -191,7 +191,11 @@ pub fn bootstrap_first_boot(s: &Scene<'_>) -> (PathBuf, PathBuf) {
     assert_eq!(debugfs(&root, "cat /etc/rancher/k3s/token").trim(), TOKEN);
     // The stack's secrets left root too once applied; the API kept their
     // keys (the stand-in never keeps values).
-    assert!(!debugfs(&root, "ls /var/lib/haimg").contains("stack-secrets"));
+    let state_dir = debugfs(&root, "ls /var/lib/haimg");
+    assert!(
+        !state_dir.contains("stack-secrets") && state_dir.contains("stack-status"),
+        "{state_dir}"
+    );
     let state = debugfs(&data, "cat /k3s/server/db/standin-cluster.json");
     assert!(state.contains("\"Secret/database/postgres-credentials\": {\"keys\": [\"replication-password\", \"superuser-password\"]}"), "{state}");
     for (_, v) in STACK_SECRETS {

@@ -65,6 +65,16 @@ pub fn render(
     boot.insert(SECRETS_BOOT_PATH.into(), file(0o600, text));
     root.insert("etc/haimg/stack-checks".into(), file(0o644, checks(st)));
     root.insert("etc/haimg/stack-scale".into(), file(0o644, scale(st)));
+    root.insert(
+        "etc/haimg/stack-components".into(),
+        file(0o644, components(st)),
+    );
+    root.insert(
+        "usr/local/sbin/haimg-status".into(),
+        Entry::Symlink {
+            target: "/usr/lib/haimg/status.sh".into(),
+        },
+    );
     if st.component("longhorn").is_some() {
         // Longhorn attaches volumes over iSCSI: iscsid must run and the
         // initiator's module be loaded (longhorn.io, installation
@@ -116,6 +126,33 @@ fn scale(st: &StackPlan) -> String {
     let mut s = String::from("# Written by haimg: scaled by stack.sh once K3s has made them.\n");
     if let Some(d) = st.component("coredns") {
         s.push_str(&format!("kube-system deployment/coredns {}\n", d.replicas));
+    }
+    s
+}
+
+/// `/etc/haimg/stack-components`: what `haimg-status` asks the API about,
+/// `PART KIND NAMESPACE NAME` a line.
+fn components(st: &StackPlan) -> String {
+    let mut s = String::from("# Written by haimg: the stack's parts, for haimg-status.\n");
+    for c in &st.charts {
+        let part = match c.name.as_str() {
+            "kube-prometheus-stack" | "loki" => "monitoring",
+            n => n,
+        };
+        s.push_str(&format!("{part} helmchart kube-system {}\n", c.name));
+    }
+    for (part, line) in [
+        ("patroni", "statefulset database patroni"),
+        ("vaultwarden", "deployment vaultwarden vaultwarden"),
+        ("coredns", "deployment kube-system coredns"),
+        ("backups", "cronjob database postgres-basebackup"),
+    ] {
+        let delivered = part != "backups"
+            || (st.component("patroni").is_some()
+                && st.component("backups").and_then(|b| b.setting("target")) == Some("pvc"));
+        if st.component(part).is_some() && delivered {
+            s.push_str(&format!("{part} {line}\n"));
+        }
     }
     s
 }

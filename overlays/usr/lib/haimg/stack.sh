@@ -78,3 +78,5 @@ fi
 
 mark_done stack
 say "$STEP" ok "$copied manifest(s) handed to K3s in $dest; \`haimg-status\` shows the stack's progress"
+# A first look (images still pulling): the same table haimg-status prints.
+/usr/lib/haimg/status.sh 2>/dev/null | while read -r line; do say "$STEP" status "$line"; done || true
