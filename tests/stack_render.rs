@@ -246,6 +246,7 @@ fn stack_renders_valid_objects_with_charts_carried_whole() {
     }
 
     workload_rules(&docs);
+    witness_taint_tolerated_by_none(&out, &docs);
 
     // The witness and the agent deploy nothing; both servers carry the same.
     for n in ["witness", "pc"] {
@@ -299,6 +300,41 @@ fn workload_rules(docs: &[(String, serde_json::Value)]) {
             "{name} has no PodDisruptionBudget"
         );
     }
+}
+
+/// The witness's taint, as its K3s config sets it, against every pod
+/// template's tolerations (Kubernetes's matching: the same key, or an
+/// empty key with `Exists`; the effect empty or equal).
+fn witness_taint_tolerated_by_none(out: &Path, docs: &[(String, serde_json::Value)]) {
+    let cfg = yaml_to_json(&out.join("witness/root/etc/rancher/k3s/config.yaml"));
+    let taint = cfg["node-taint"][0]
+        .as_str()
+        .expect("the witness has a taint");
+    let (kv, effect) = taint.rsplit_once(':').expect("effect");
+    let key = kv.split('=').next().expect("key");
+    assert_eq!(effect, "NoSchedule");
+    let mut pods = 0;
+    for (_, d) in docs {
+        let spec = match d["kind"].as_str() {
+            Some("Deployment" | "StatefulSet") => &d["spec"]["template"]["spec"],
+            Some("CronJob") => &d["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+            _ => continue,
+        };
+        pods += 1;
+        for t in spec["tolerations"].as_array().into_iter().flatten() {
+            let k = t["key"].as_str().unwrap_or("");
+            let op = t["operator"].as_str().unwrap_or("Equal");
+            let e = t["effect"].as_str().unwrap_or("");
+            let matches =
+                (k == key || (k.is_empty() && op == "Exists")) && (e.is_empty() || e == effect);
+            assert!(
+                !matches,
+                "{} tolerates the witness's taint",
+                d["metadata"]["name"]
+            );
+        }
+    }
+    assert_eq!(pods, 3, "Patroni, Vaultwarden, the backup job");
 }
 
 /// The stack's passwords are in exactly one file: the boot partition's
