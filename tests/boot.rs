@@ -16,6 +16,8 @@ use scenes::*;
 
 #[path = "boot/scenes.rs"]
 mod scenes;
+#[path = "boot/stack.rs"]
+mod stack;
 
 #[test]
 fn bases_amd64() {

@@ -53,13 +53,6 @@ pub fn bootstrap_first_boot(s: &Scene<'_>) -> (PathBuf, PathBuf) {
             "haimg: scrub: ok",
         ],
     );
-    // The stack went through the stand-in API (namespaces first) and K3s's
-    // auto-deploy folder, beside K3s's own manifests.
-    assert!(
-        console.contains("api: applied Namespace//database Namespace//vaultwarden Secret/database/postgres-credentials Secret/vaultwarden/vaultwarden-secrets"),
-        "{}",
-        tail(&console)
-    );
     assert!(
         console.contains("formatted blank"),
         "the data partition must be made on first boot"
@@ -176,42 +169,7 @@ pub fn bootstrap_first_boot(s: &Scene<'_>) -> (PathBuf, PathBuf) {
     assert!(fstab.contains("/mnt/k3s-storage ext4"), "{fstab}");
     // The K3s token stays on the root disk where K3s reads it.
     assert_eq!(debugfs(&root, "cat /etc/rancher/k3s/token").trim(), TOKEN);
-    // The stack's secrets left root too once applied; the API kept their
-    // keys (the stand-in never keeps values).
-    let state_dir = debugfs(&root, "ls /var/lib/haimg");
-    assert!(
-        !state_dir.contains("stack-secrets") && state_dir.contains("stack-status"),
-        "{state_dir}"
-    );
-    let state = debugfs(&data, "cat /k3s/server/db/standin-cluster.json");
-    assert!(state.contains("\"Secret/database/postgres-credentials\": {\"keys\": [\"replication-password\", \"superuser-password\"]}"), "{state}");
-    for (_, v) in STACK_SECRETS {
-        assert!(
-            !state.contains(v),
-            "a stack secret's value in the API stand-in's state"
-        );
-    }
-    // K3s applies the folder on its own schedule (every 15 s; the stand-in
-    // every 5 s), after first boot is done: read what it applied from its
-    // state once the VM has powered off.
-    let addons = state.split("\"addons\"").nth(1).unwrap_or_default();
-    for addon in [
-        "coredns",
-        "haimg-namespaces",
-        "haimg-patroni",
-        "haimg-vaultwarden",
-        "haimg-dns",
-    ] {
-        assert!(
-            addons.contains(&format!("\"{addon}\"")),
-            "{addon} not applied: {state}"
-        );
-    }
-    let manifests = debugfs(&data, "ls /k3s/server/manifests");
-    assert!(
-        manifests.contains("haimg-patroni.yaml") && manifests.contains("coredns.yaml"),
-        "{manifests}"
-    );
+    crate::stack::deployed(&console, &root, &data);
     let starts = debugfs(&data, "cat /k3s/standin-starts");
     assert_eq!(starts.lines().count(), 1, "{starts}");
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod bases;
+pub mod charts;
 pub mod disk;
 pub mod fetchenv;
 pub mod httpd;
