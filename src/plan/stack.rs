@@ -372,6 +372,17 @@ pub fn to_text(st: &StackPlan) -> String {
             out.push_str(&format!("    - {s}\n"));
         }
     }
+    if !st.charts.is_empty() {
+        let pins: Vec<String> = st
+            .charts
+            .iter()
+            .map(|c| format!("{} {}", c.name, c.version))
+            .collect();
+        out.push_str(&format!(
+            "  charts (carried in the image): {}\n",
+            pins.join(", ")
+        ));
+    }
     let e = &st.estimate;
     out.push_str(&format!(
         "  availability estimate: {} ({:.1} h a year, {:.1} min a month down)\n  assuming:\n",
