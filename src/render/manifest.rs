@@ -32,7 +32,7 @@ struct Manifest<'a> {
     tailscale_version: Option<&'a str>,
     payload: Vec<Payload<'a>>,
     /// Boot partition paths that hold secrets until first boot scrubs them.
-    secret_paths: [&'static str; 2],
+    secret_paths: Vec<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -65,7 +65,13 @@ pub fn json(cluster: &ClusterPlan, node: &NodePlan, payload: &[PayloadFile]) -> 
                 size: p.size,
             })
             .collect(),
-        secret_paths: [super::TOKEN_BOOT_PATH, super::AUTHKEY_BOOT_PATH],
+        secret_paths: {
+            let mut p = vec![super::TOKEN_BOOT_PATH, super::AUTHKEY_BOOT_PATH];
+            if super::stack::deploys(cluster, node) {
+                p.push(super::stack::SECRETS_BOOT_PATH);
+            }
+            p
+        },
     };
     // A struct of strings, numbers and enums: serialising cannot fail.
     let mut s = serde_json::to_string_pretty(&m).unwrap_or_default();
