@@ -61,9 +61,10 @@ if [ -s "$kept" ]; then
   say "$STEP" ok "the stack's secrets are in the cluster; no copy is left on disk"
 fi
 # K3s's own workloads the stack needs more of; they exist once K3s has
-# applied its packaged manifests, so this waits for them.
+# applied its packaged manifests, so this waits for them. Once: a scale
+# stays (K3s's manifests set no replicas).
 scale=/etc/haimg/stack-scale
-if [ -f "$scale" ]; then
+if [ -f "$scale" ] && ! is_done stack-scale; then
   while read -r ns what replicas; do
     case "$ns" in '#'* | '') continue ;; esac
     tries=0
@@ -74,9 +75,13 @@ if [ -f "$scale" ]; then
     done
     say "$STEP" ok "$ns/$what: $replicas replicas"
   done <"$scale"
+  mark_done stack-scale
 fi
 
-mark_done stack
 say "$STEP" ok "$copied manifest(s) handed to K3s in $dest; \`haimg-status\` shows the stack's progress"
-# A first look (images still pulling): the same table haimg-status prints.
-/usr/lib/haimg/status.sh 2>/dev/null | while read -r line; do say "$STEP" status "$line"; done || true
+if ! is_done stack; then
+  # A first look, on the first boot only (images still pulling): the
+  # table haimg-status prints.
+  /usr/lib/haimg/status.sh 2>/dev/null | while read -r line; do say "$STEP" status "$line"; done || true
+fi
+mark_done stack
