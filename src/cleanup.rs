@@ -7,10 +7,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 static PATHS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 static WIPES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static STOPPING: AtomicBool = AtomicBool::new(false);
 
 /// Bytes zeroed at the start of a disk whose writing was interrupted: the
 /// MBR, the primary GPT and the first partition's start (where a boot
@@ -20,6 +22,7 @@ pub const WIPE_LEN: usize = 1 << 20;
 /// Install the handler (once, from `main`).
 pub fn install() {
     let _ = ctrlc::set_handler(|| {
+        STOPPING.store(true, Ordering::SeqCst);
         for pid in CHILDREN.lock().map(|c| c.clone()).unwrap_or_default() {
             if let Some(p) = i32::try_from(pid)
                 .ok()
@@ -50,6 +53,16 @@ pub fn install() {
         }
         std::process::exit(130);
     });
+}
+
+/// Called by `main` before it exits: while a signal is being handled, the
+/// command's own error (a program the handler stopped "failed") must not
+/// end the process before the handler has removed what it must and exited
+/// with 130; so wait for it.
+pub fn wait_if_stopping() {
+    while STOPPING.load(Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// A temporary path removed on a signal while this guard lives.

@@ -7,7 +7,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     haimg::cleanup::install();
-    match haimg::cmd::run(haimg::cmdline::Cli::parse()) {
+    let result = haimg::cmd::run(haimg::cmdline::Cli::parse());
+    haimg::cleanup::wait_if_stopping();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if let Some(ce) = e.downcast_ref::<haimg::diag::ConfigError>() {

@@ -59,8 +59,14 @@ fn write_nonzero(file: &File, data: &[u8], at: u64) -> io::Result<()> {
 /// offsets; `dst` is already `len` long (a hole). The kernel copies
 /// (`copy_file_range`: a reflink or an in-kernel copy where it can).
 pub fn copy(src: &File, dst: &File, len: u64) -> io::Result<()> {
+    copy_at(src, dst, len, 0)
+}
+
+/// [`copy`], with `src`'s byte 0 landing at `dst`'s byte `at` (which must
+/// already be inside `dst`).
+pub fn copy_at(src: &File, dst: &File, len: u64, at: u64) -> io::Result<()> {
     for (start, end) in crate::io::data_ranges(src, len)? {
-        let (mut from, mut to) = (start, start);
+        let (mut from, mut to) = (start, start + at);
         while from < end {
             let want = (end - from).min(1 << 30) as usize;
             let n = rustix::fs::copy_file_range(src, Some(&mut from), dst, Some(&mut to), want)
@@ -68,14 +74,14 @@ pub fn copy(src: &File, dst: &File, len: u64) -> io::Result<()> {
             if n == 0 {
                 // The source shrank under us, or the kernel declined:
                 // fall back to reading and writing.
-                return copy_by_hand(src, dst, from, end);
+                return copy_by_hand(src, dst, from, end, at);
             }
         }
     }
     Ok(())
 }
 
-fn copy_by_hand(src: &File, dst: &File, mut from: u64, end: u64) -> io::Result<()> {
+fn copy_by_hand(src: &File, dst: &File, mut from: u64, end: u64, at: u64) -> io::Result<()> {
     let mut buf = vec![0u8; 1 << 20];
     while from < end {
         let want = buf.len().min((end - from) as usize);
@@ -86,7 +92,7 @@ fn copy_by_hand(src: &File, dst: &File, mut from: u64, end: u64) -> io::Result<(
                 "the base image ended inside a data range",
             ));
         }
-        write_nonzero(dst, &buf[..n], from)?;
+        write_nonzero(dst, &buf[..n], from + at)?;
         from += n as u64;
     }
     Ok(())
@@ -123,5 +129,30 @@ mod tests {
         );
         let copied = crate::io::data_ranges(&b, n).expect("test step");
         assert!(copied.iter().map(|(s, e)| e - s).sum::<u64>() <= 2 * 4096);
+    }
+
+    #[test]
+    fn a_copy_at_an_offset_lands_there_and_stays_sparse() {
+        let dir = tempfile::tempdir().expect("test step");
+        let mut data = vec![0u8; 2 << 20];
+        data[10] = 7;
+        data[(1 << 20) + 4096..(1 << 20) + 4100].copy_from_slice(b"abcd");
+        let a = File::create_new(dir.path().join("a")).expect("test step");
+        let n = write_stream(&mut &data[..], &a).expect("test step");
+        let b = File::options()
+            .create_new(true)
+            .read(true)
+            .write(true)
+            .open(dir.path().join("b"))
+            .expect("test step");
+        let at = 3 << 20;
+        b.set_len(at + n + 4096).expect("test step");
+        copy_at(&a, &b, n, at).expect("test step");
+        let got = std::fs::read(dir.path().join("b")).expect("test step");
+        assert!(got[..at as usize].iter().all(|x| *x == 0));
+        assert_eq!(&got[at as usize..(at + n) as usize], &data[..]);
+        let mapped = crate::io::data_ranges(&b, at + n + 4096).expect("test step");
+        assert!(mapped.iter().all(|(s, _)| *s >= at), "{mapped:?}");
+        assert!(mapped.iter().map(|(s, e)| e - s).sum::<u64>() <= 2 * 4096);
     }
 }

@@ -20,7 +20,8 @@ fn tarball(dir: &Path, name: &str, kind: &str) {
     );
 }
 
-/// Three servers: two Pis and a PC from tarballs; `c`'s tarball is missing.
+/// Three servers (two Pis and a PC from tarballs; `c`'s tarball is missing)
+/// and an agent `d` on the same Pi base as `a`.
 fn setup(dir: &Path) {
     tarball(dir, "pi.tar", "rpi");
     tarball(dir, "pc.tar", "uefi");
@@ -32,12 +33,13 @@ fn setup(dir: &Path) {
     write_files(
         dir,
         &[
-            ("cluster.toml", "name = \"lab\"\ntailnet = \"lab-net.ts.net\"\nnodes = [\"a.toml\", \"b.toml\", \"c.toml\"]\n[[server]]\nname = \"a\"\nbootstrap = true\n[[server]]\nname = \"b\"\n[[server]]\nname = \"c\"\n[tailscale]\ntags = [\"tag:k3s\"]\n".into()),
+            ("cluster.toml", "name = \"lab\"\ntailnet = \"lab-net.ts.net\"\nnodes = [\"a.toml\", \"b.toml\", \"c.toml\", \"d.toml\"]\n[[server]]\nname = \"a\"\nbootstrap = true\n[[server]]\nname = \"b\"\n[[server]]\nname = \"c\"\n[tailscale]\ntags = [\"tag:k3s\"]\n".into()),
             ("pi.toml", small_profile("rpi4", 512)),
             ("pc.toml", small_profile("x86_64-uefi", 512)),
             ("a.toml", node("a", "pi.toml", "pi.tar")),
             ("b.toml", node("b", "pc.toml", "pc.tar")),
             ("c.toml", node("c", "pi.toml", "missing.tar")),
+            ("d.toml", node("d", "pi.toml", "pi.tar")),
         ],
     );
     write_secrets(dir);
@@ -68,7 +70,7 @@ fn the_whole_cluster_in_parallel_with_json_and_a_failing_node() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(
-        err.contains("1 of 3 node(s) failed: c (the others were built)"),
+        err.contains("1 of 4 node(s) failed: c (the others were built)"),
         "{err}"
     );
     assert!(
@@ -81,7 +83,8 @@ fn the_whole_cluster_in_parallel_with_json_and_a_failing_node() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
-    for n in ["a", "b"] {
+    let mut made_root = Vec::new();
+    for n in ["a", "b", "d"] {
         let result = lines
             .iter()
             .find(|v| v["node"] == n && v.get("image").is_some())
@@ -96,12 +99,37 @@ fn the_whole_cluster_in_parallel_with_json_and_a_failing_node() {
             .iter()
             .filter(|v| v["node"] == n && v.get("step").is_some())
             .collect();
-        let root = steps
+        if let Some(root) = steps
             .iter()
             .find(|v| v["step"] == "root filesystem" && v["done"] == true)
-            .unwrap_or_else(|| panic!("{n}: no finished root step in {steps:?}"));
-        assert!(root["bytes"].as_u64() > Some(0), "{root}");
+        {
+            assert!(root["bytes"].as_u64() > Some(0), "{root}");
+            made_root.push(n);
+        }
     }
+    // One root file system per base: a and d share the Pi base's.
+    made_root.sort();
+    assert!(
+        made_root == ["a", "b"] || made_root == ["b", "d"],
+        "root file systems made by {made_root:?}"
+    );
+    // Each copy is its node's: its own ext4 UUID, its own files, clean.
+    let mut uuids = Vec::new();
+    for n in ["a", "d"] {
+        let part = dir.join(format!("{n}.root"));
+        common::image::partition(&dir.join(format!("out/{n}.img")), 2, &part);
+        let p = part.to_str().expect("p");
+        ok(&sh("e2fsck", &["-fn", p]), "e2fsck -fn");
+        uuids.push(ok(
+            &sh("blkid", &["-p", "-o", "value", "-s", "UUID", p]),
+            "blkid",
+        ));
+        assert_eq!(
+            common::image::debugfs(&part, "cat /etc/hostname"),
+            format!("{n}\n")
+        );
+    }
+    assert_ne!(uuids[0], uuids[1]);
     assert!(
         lines.iter().any(|v| v["node"] == "c"
             && v["error"]
@@ -113,8 +141,8 @@ fn the_whole_cluster_in_parallel_with_json_and_a_failing_node() {
     // What was built is listed and checks; nothing of c, nothing hidden.
     assert_eq!(
         sums_ok(&dir.join("out")),
-        8,
-        "a: img, sha256, bmap, imager.json, icon; b: img, sha256, bmap"
+        11,
+        "a: img, sha256, bmap, imager.json, icon; b, d: img, sha256, bmap"
     );
     let names: Vec<String> = std::fs::read_dir(dir.join("out"))
         .expect("out")
@@ -128,15 +156,18 @@ fn the_whole_cluster_in_parallel_with_json_and_a_failing_node() {
         "{names:?}"
     );
 
-    // Built in parallel or alone, a node's image is the same bytes.
-    ok(
-        &build(dir, "a.toml", "alone", &["-q"]),
-        "haimg build a.toml",
-    );
-    assert_eq!(
-        sha256(&dir.join("alone/a.img")),
-        sha256(&dir.join("out/a.img"))
-    );
+    // Built in parallel (sharing a root) or alone, an image is the same bytes.
+    for n in ["a", "d"] {
+        ok(
+            &build(dir, &format!("{n}.toml"), "alone", &["-q"]),
+            "haimg build alone",
+        );
+        assert_eq!(
+            sha256(&dir.join(format!("alone/{n}.img"))),
+            sha256(&dir.join(format!("out/{n}.img"))),
+            "{n}"
+        );
+    }
 }
 
 #[test]

@@ -99,7 +99,16 @@ pub fn run(a: &BuildArgs) -> Result<()> {
     }
     let jobs = jobs(a.jobs, ready.len(), &opts.compress);
     let values = c.secret_values(true);
-    let queue = Mutex::new(ready.iter().copied().collect::<VecDeque<_>>());
+    let queue = Mutex::new(first_of_each_base(&ready));
+    // Nodes that share a base share its root file system (disk::shared),
+    // until this command ends.
+    struct Release;
+    impl Drop for Release {
+        fn drop(&mut self) {
+            crate::disk::shared::release();
+        }
+    }
+    let _release = Release;
     let (tx, rx) = mpsc::channel::<(&NodePlan, Result<Built>)>();
     let mut written = Vec::new();
     std::thread::scope(|s| -> Result<()> {
@@ -169,6 +178,20 @@ pub fn run(a: &BuildArgs) -> Result<()> {
         c.selected().len(),
         names.join(", ")
     )
+}
+
+/// The build order: one node of each base first, then the rest. A node
+/// whose base root another node is making waits for it (disk::shared);
+/// meanwhile the other workers make the other bases' roots.
+fn first_of_each_base<'a>(nodes: &[&'a NodePlan]) -> VecDeque<&'a NodePlan> {
+    let mut seen = std::collections::BTreeSet::new();
+    let (first, rest): (Vec<&NodePlan>, Vec<&NodePlan>) = nodes.iter().partition(|n| {
+        seen.insert(format!(
+            "{:?} {:?} {:?}",
+            n.base, n.profile.arch, n.profile.boot
+        ))
+    });
+    first.into_iter().chain(rest).collect()
 }
 
 fn report_failure(node: &str, e: &anyhow::Error, json: bool) {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{ChildStdin, Command};
 
 use super::DiskError;
-use crate::plan::layout::{Layout, MIB};
+use crate::plan::layout::MIB;
 use crate::tool::{Running, Tool};
 
 /// The first e2fsprogs that reads a tarball and honours SOURCE_DATE_EPOCH.
@@ -79,28 +79,55 @@ pub struct Mke2fs {
 
 const MKE2FS: Tool = Tool::new("mke2fs", "e2fsprogs");
 
-pub fn spawn(image: &Path, layout: &Layout, label: &str, epoch: i64) -> Result<Mke2fs, DiskError> {
+/// Where mke2fs makes a file system, and the identifiers it gets.
+pub struct Target<'a> {
+    pub image: &'a Path,
+    pub offset: u64,
+    pub len: u64,
+    pub label: &'a str,
+    pub uuid: uuid::Uuid,
+    pub hash_seed: uuid::Uuid,
+}
+
+pub fn spawn(t: &Target<'_>, epoch: i64) -> Result<Mke2fs, DiskError> {
     let mut conf = tempfile::NamedTempFile::new().map_err(|e| DiskError::io("mke2fs.conf", e))?;
     std::io::Write::write_all(&mut conf, MKE2FS_CONF.as_bytes())
         .map_err(|e| DiskError::io("mke2fs.conf", e))?;
-    let (offset, len) = layout.root;
-    let uuid = layout.ids.ext4_uuid.to_string();
-    let seed = layout.ids.ext4_hash_seed.to_string();
+    let uuid = t.uuid.to_string();
     let mut cmd = MKE2FS.command();
     cmd.env("MKE2FS_CONFIG", conf.path())
         .env("SOURCE_DATE_EPOCH", epoch.to_string())
         .env("E2FSPROGS_FAKE_TIME", epoch.to_string())
         .args([
-            "-q", "-F", "-t", "ext4", "-d", "-", "-L", label, "-U", &uuid,
+            "-q", "-F", "-t", "ext4", "-d", "-", "-L", t.label, "-U", &uuid,
         ])
         .arg("-E")
-        .arg(format!("offset={offset},hash_seed={seed},root_owner=0:0"))
-        .arg(image)
-        .arg(format!("{}k", len / 1024));
+        .arg(format!(
+            "offset={},hash_seed={},root_owner=0:0",
+            t.offset, t.hash_seed
+        ))
+        .arg(t.image)
+        .arg(format!("{}k", t.len / 1024));
     Ok(Mke2fs {
         run: MKE2FS.spawn(cmd)?,
         _conf: conf,
     })
+}
+
+const TUNE2FS: Tool = Tool::new("tune2fs", "e2fsprogs");
+
+/// Give the ext4 at `offset` in `image` a new UUID. With `metadata_csum`
+/// (and no `metadata_csum_seed`, left out above) the checksums are seeded by
+/// the UUID, and tune2fs rewrites every one of them (tune2fs.c,
+/// rewrite_metadata_checksums): the result checks clean under `e2fsck -fn`.
+/// The fake time keeps the superblock's write time at the build's.
+pub fn set_uuid(image: &Path, offset: u64, uuid: uuid::Uuid, epoch: i64) -> Result<(), DiskError> {
+    let mut cmd = TUNE2FS.command();
+    cmd.env("E2FSPROGS_FAKE_TIME", epoch.to_string())
+        .arg("-U")
+        .arg(uuid.to_string())
+        .arg(format!("{}?offset={offset}", image.display()));
+    Ok(TUNE2FS.run(cmd)?)
 }
 
 impl Mke2fs {

@@ -1,11 +1,13 @@
 //! The whole disk of one node, written into an already sized file: partition
-//! table, ext4 root from one tar stream, then the FAT boot partition with the
-//! base's boot files and the rendered ones.
+//! table, the base's ext4 root (made once per run, `shared.rs`) with the
+//! node's files, then the FAT boot partition with the base's boot files and
+//! the rendered ones.
 
 use std::fs::File;
 use std::path::Path;
 
-use super::{DiskError, bootfiles, fat, gpt, mbr, root};
+use super::debugfs::Ext4;
+use super::{DiskError, bootfiles, debugfs, ext4, fat, gpt, mbr, root, shared};
 use crate::config::TableKind;
 use crate::io::Progress;
 use crate::plan::NodePlan;
@@ -47,25 +49,33 @@ pub fn write(
         }
     }
 
-    // Boot files captured from the base wait here until the FAT is written.
+    // Root: the base's, made once per run (shared.rs), copied in, then the
+    // node's files and its own UUID.
     let dir = path.parent().unwrap_or(Path::new("."));
-    let capture_dir = tempfile::Builder::new()
-        .prefix(".haimg-boot-")
-        .tempdir_in(dir)
-        .map_err(|e| DiskError::io("a folder for the boot files", e))?;
-    let _guard = crate::cleanup::Guard::new(capture_dir.path());
-    let captured = root::make(
-        path,
-        node,
+    let key = shared::Key {
         base,
-        &rendered.root,
-        capture_dir.path(),
+        len: layout.root.1,
+        label: &node.profile.root_label,
+        boot: node.profile.boot,
         epoch,
-        quiet,
-    )?;
+    };
+    let shared = shared::get(&key, dir, quiet)?;
+    let src = File::open(&shared.file).map_err(|e| DiskError::io("the root file system", e))?;
+    crate::sparse::copy_at(&src, file, shared.len, layout.root.0)
+        .map_err(|e| DiskError::io("copying the root file system", e))?;
+    let staging = debugfs::staging_dir(path)?;
+    let _guard = crate::cleanup::Guard::new(staging.path());
+    let ext4 = Ext4 {
+        image: path,
+        offset: layout.root.0,
+        epoch,
+    };
+    ext4.apply(&rendered.root, &[], staging.path())?;
+    ext4::set_uuid(path, layout.root.0, layout.ids.ext4_uuid, epoch)?;
+    let captured = &shared.captured;
 
     let cmdline = crate::render::kernel_cmdline(node);
-    let mut boot = bootfiles::assemble(node, &captured, &cmdline)?;
+    let mut boot = bootfiles::assemble(node, captured, &cmdline)?;
     boot.extend(rendered.boot.clone());
     let mut total = 0;
     for (p, e) in &boot {

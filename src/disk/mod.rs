@@ -15,6 +15,7 @@ pub mod mbr;
 pub mod probe;
 mod repoint;
 mod root;
+pub mod shared;
 mod tarheader;
 pub mod tarstream;
 

@@ -1,7 +1,8 @@
-//! The root file system: the base's tarball and the rendered files merged
-//! into one tar stream (minus what would give every node the same identity)
-//! and fed to mke2fs at the root partition's offset; the boot files the base
-//! carries are captured on the way past.
+//! The root file system of a tarball base: the base's members as one tar
+//! stream (minus what would give every node the same identity) fed to
+//! mke2fs; the boot files the base carries are captured on the way past.
+//! What is made here holds nothing of a node: `shared.rs` makes it once per
+//! base and copies it into each node's image.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -32,21 +33,20 @@ pub(super) const IDENTITY: &[&str] = &[
     "etc/ssh/ssh_host_ed25519_key.pub",
 ];
 
-/// Make the ext4 root of `image` from `base` and `files`. Returns the boot
-/// files captured from the base (path in the base → copy in `capture_dir`).
-/// A base without a time daemon is refused: a Pi has no RTC, and TLS to the
-/// Tailscale control plane needs the time.
+/// Make an ext4 root at `target` from `base` alone, minus the identity files
+/// and the base's boot partition contents. Returns the boot files captured
+/// from the base (path in the base → copy in `capture_dir`). A base without
+/// a time daemon is refused: a Pi has no RTC, and TLS to the Tailscale
+/// control plane needs the time. The node's own files are written later, by
+/// debugfs, into each node's copy (`shared.rs`).
 pub fn make(
-    image: &Path,
-    node: &NodePlan,
+    target: &ext4::Target<'_>,
     base: &Path,
-    files: &Files,
+    boot_kind: BootKind,
     capture_dir: &Path,
     epoch: i64,
     quiet: bool,
 ) -> Result<BTreeMap<String, PathBuf>, DiskError> {
-    let layout = &node.layout;
-    let boot_kind = node.profile.boot;
     let capture = move |p: &str| bootfiles::wanted(boot_kind, p);
     let mut drop: Vec<&str> = IDENTITY.to_vec();
     // The base's own boot partition contents go to the FAT partition.
@@ -54,8 +54,9 @@ pub fn make(
         BootKind::Rpi => "boot/firmware/",
         BootKind::Uefi => "boot/efi/",
     });
+    let none = Files::new();
     let rules = tarstream::Rules {
-        replace: files,
+        replace: &none,
         drop: &drop,
         capture: &capture,
         capture_dir,
@@ -67,9 +68,9 @@ pub fn make(
     let bar = Progress::bytes(quiet, base_len, "root filesystem");
     let decompressed = crate::source::open_reader(bar.wrap_read(open(base)?))
         .map_err(|e| DiskError::io(&base.display().to_string(), e))?;
-    let mut mk = ext4::spawn(image, layout, &node.profile.root_label, epoch)?;
+    let mut mk = ext4::spawn(target, epoch)?;
     let stdin = mk.stdin()?;
-    let root_len = layout.root.1;
+    let root_len = target.len;
     let stats = match tarstream::merge(decompressed, stdin, &rules) {
         Ok(s) => {
             mk.finish(root_len, s.data_bytes)?;

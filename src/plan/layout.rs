@@ -36,7 +36,6 @@ pub struct Ids {
     pub root_part_guid: uuid::Uuid,
     pub fat_volume_id: u32,
     pub ext4_uuid: uuid::Uuid,
-    pub ext4_hash_seed: uuid::Uuid,
 }
 
 impl Ids {
@@ -68,7 +67,6 @@ impl Ids {
             root_part_guid: uuid("root-part"),
             fat_volume_id: word("fat-volume-id"),
             ext4_uuid: uuid("ext4-uuid"),
-            ext4_hash_seed: uuid("ext4-hash-seed"),
         }
     }
 }

@@ -1,0 +1,175 @@
+//! A tarball base's root file system made once per run and copied into every
+//! node's image that uses it. mke2fs reading the base's tar stream is most of
+//! a node's build; the nodes of one cluster differ in a few dozen small
+//! rendered files. So the base's ext4 is made alone (nothing of a node in
+//! it), and each node gets a sparse copy of it, its own files written by
+//! debugfs and its own UUID by tune2fs. A node built alone takes the same
+//! steps, so its image has the same bytes whether built alone or with others.
+//!
+//! Shared roots live in a hidden folder beside the images until
+//! [`release`] (the build command calls it when it ends) or a signal.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use sha2::{Digest, Sha256};
+
+use super::{DiskError, ext4, root};
+use crate::config::BootKind;
+
+/// One base's root file system, made.
+pub struct SharedRoot {
+    /// The ext4, from its byte 0.
+    pub file: PathBuf,
+    pub len: u64,
+    /// Boot files captured from the base (path in the base → copy here).
+    pub captured: BTreeMap<String, PathBuf>,
+    _guard: crate::cleanup::Guard,
+    _dir: tempfile::TempDir,
+}
+
+/// What a shared root is made from: two nodes with the same key share one.
+pub struct Key<'a> {
+    pub base: &'a Path,
+    /// The root's size (it follows the node's files, rounded up to 64 MiB:
+    /// nodes of one cluster almost always agree).
+    pub len: u64,
+    pub label: &'a str,
+    pub boot: BootKind,
+    pub epoch: i64,
+}
+
+impl Key<'_> {
+    /// What identifies the root's bytes: the base by its file name in the
+    /// cache (named by its content) and size, never by the folder, so that
+    /// another machine's build gives the same bytes.
+    fn text(&self) -> String {
+        let name = self.base.file_name().unwrap_or_default().to_string_lossy();
+        let size = std::fs::metadata(self.base).map_or(0, |m| m.len());
+        let boot = match self.boot {
+            BootKind::Rpi => "rpi",
+            BootKind::Uefi => "uefi",
+        };
+        format!(
+            "{name}\0{size}\0{}\0{}\0{boot}\0{}",
+            self.len, self.label, self.epoch
+        )
+    }
+}
+
+type Cell = Arc<OnceLock<Result<Arc<SharedRoot>, String>>>;
+
+static ROOTS: Mutex<BTreeMap<String, Cell>> = Mutex::new(BTreeMap::new());
+
+/// The shared root for `key`, made in `dir` by the first caller; the others
+/// wait for it. The maker gets its own error; the others a copy of its text.
+pub fn get(key: &Key<'_>, dir: &Path, quiet: bool) -> Result<Arc<SharedRoot>, DiskError> {
+    let text = key.text();
+    let cell = {
+        let mut map = ROOTS
+            .lock()
+            .map_err(|_| DiskError::Tool("a node's build failed while making a root".into()))?;
+        map.entry(text.clone()).or_default().clone()
+    };
+    let mut mine = None;
+    let made = cell.get_or_init(|| match make(key, &text, dir, quiet) {
+        Ok(r) => Ok(Arc::new(r)),
+        Err(e) => {
+            let m = e.to_string();
+            mine = Some(e);
+            Err(m)
+        }
+    });
+    if let Some(e) = mine {
+        return Err(e);
+    }
+    made.clone()
+        .map_err(|m| DiskError::Tool(format!("{m} (making the root file system the nodes share)")))
+}
+
+/// Forget every shared root: each one's folder goes with its last user.
+pub fn release() {
+    if let Ok(mut map) = ROOTS.lock() {
+        map.clear();
+    }
+}
+
+/// The UUID and directory-hash seed of a shared root, from its key: random
+/// looking, the same on every run. Each node's copy then gets its own UUID;
+/// the hash seed stays (directories already indexed by it).
+fn ids(text: &str) -> (uuid::Uuid, uuid::Uuid) {
+    let uuid = |what: &str| {
+        let mut h = Sha256::new();
+        h.update(b"haimg-shared-root\0");
+        h.update(text.as_bytes());
+        h.update(b"\0");
+        h.update(what.as_bytes());
+        let b: [u8; 32] = h.finalize().into();
+        let mut u = [0u8; 16];
+        u.copy_from_slice(&b[..16]);
+        uuid::Builder::from_random_bytes(u).into_uuid()
+    };
+    (uuid("ext4-uuid"), uuid("ext4-hash-seed"))
+}
+
+fn make(key: &Key<'_>, text: &str, dir: &Path, quiet: bool) -> Result<SharedRoot, DiskError> {
+    let folder = tempfile::Builder::new()
+        .prefix(".haimg-root-")
+        .tempdir_in(dir)
+        .map_err(|e| DiskError::io("a folder for the root file system", e))?;
+    let guard = crate::cleanup::Guard::new(folder.path());
+    let file = folder.path().join("root.ext4");
+    File::create_new(&file)
+        .and_then(|f| f.set_len(key.len))
+        .map_err(|e| DiskError::io("the root file system", e))?;
+    let capture = folder.path().join("boot");
+    std::fs::create_dir(&capture).map_err(|e| DiskError::io("a folder for the boot files", e))?;
+    let (uuid, hash_seed) = ids(text);
+    let target = ext4::Target {
+        image: &file,
+        offset: 0,
+        len: key.len,
+        label: key.label,
+        uuid,
+        hash_seed,
+    };
+    let captured = root::make(&target, key.base, key.boot, &capture, key.epoch, quiet)?;
+    Ok(SharedRoot {
+        file,
+        len: key.len,
+        captured,
+        _guard: guard,
+        _dir: folder,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_names_the_base_by_file_not_folder_and_changes_with_each_input() {
+        let k = |base: &'static str, len: u64, boot: BootKind| Key {
+            base: Path::new(base),
+            len,
+            label: "root",
+            boot,
+            epoch: 1,
+        };
+        let a = k("/home/a/.cache/haimg/debian/x.tar", 64, BootKind::Rpi).text();
+        assert_eq!(
+            a,
+            k("/root/.cache/haimg/debian/x.tar", 64, BootKind::Rpi).text()
+        );
+        for other in [
+            k("/home/a/.cache/haimg/debian/y.tar", 64, BootKind::Rpi),
+            k("/home/a/.cache/haimg/debian/x.tar", 128, BootKind::Rpi),
+            k("/home/a/.cache/haimg/debian/x.tar", 64, BootKind::Uefi),
+        ] {
+            assert_ne!(a, other.text());
+            assert_ne!(ids(&a), ids(&other.text()));
+        }
+    }
+}
