@@ -59,29 +59,31 @@ fn write_nonzero(file: &File, data: &[u8], at: u64) -> io::Result<()> {
 /// offsets; `dst` is already `len` long (a hole). The kernel copies
 /// (`copy_file_range`: a reflink or an in-kernel copy where it can).
 pub fn copy(src: &File, dst: &File, len: u64) -> io::Result<()> {
-    copy_at(src, dst, len, 0)
+    copy_span(src, 0, dst, 0, len)
 }
 
-/// [`copy`], with `src`'s byte 0 landing at `dst`'s byte `at` (which must
-/// already be inside `dst`).
-pub fn copy_at(src: &File, dst: &File, len: u64, at: u64) -> io::Result<()> {
-    for (start, end) in crate::io::data_ranges(src, len)? {
-        let (mut from, mut to) = (start, start + at);
-        while from < end {
-            let want = (end - from).min(1 << 30) as usize;
-            let n = rustix::fs::copy_file_range(src, Some(&mut from), dst, Some(&mut to), want)
+/// [`copy`] of `len` bytes from `src` at `from` to `dst` at `to` (a range
+/// already inside `dst`, a hole).
+pub fn copy_span(src: &File, from: u64, dst: &File, to: u64, len: u64) -> io::Result<()> {
+    for (start, end) in crate::io::data_ranges(src, from + len)? {
+        let (start, end) = (start.max(from), end.min(from + len));
+        let (mut f, mut t) = (start, start - from + to);
+        while f < end {
+            let want = (end - f).min(1 << 30) as usize;
+            let n = rustix::fs::copy_file_range(src, Some(&mut f), dst, Some(&mut t), want)
                 .map_err(io::Error::from)?;
             if n == 0 {
                 // The source shrank under us, or the kernel declined:
                 // fall back to reading and writing.
-                return copy_by_hand(src, dst, from, end, at);
+                return copy_by_hand(src, dst, f, end, t);
             }
         }
     }
     Ok(())
 }
 
-fn copy_by_hand(src: &File, dst: &File, mut from: u64, end: u64, at: u64) -> io::Result<()> {
+/// Copy `src`'s bytes `from..end` to `dst` at `to`, zero blocks as holes.
+fn copy_by_hand(src: &File, dst: &File, mut from: u64, end: u64, mut to: u64) -> io::Result<()> {
     let mut buf = vec![0u8; 1 << 20];
     while from < end {
         let want = buf.len().min((end - from) as usize);
@@ -92,8 +94,9 @@ fn copy_by_hand(src: &File, dst: &File, mut from: u64, end: u64, at: u64) -> io:
                 "the base image ended inside a data range",
             ));
         }
-        write_nonzero(dst, &buf[..n], from + at)?;
+        write_nonzero(dst, &buf[..n], to)?;
         from += n as u64;
+        to += n as u64;
     }
     Ok(())
 }
@@ -132,7 +135,7 @@ mod tests {
     }
 
     #[test]
-    fn a_copy_at_an_offset_lands_there_and_stays_sparse() {
+    fn a_span_copied_to_an_offset_and_back_lands_there_and_stays_sparse() {
         let dir = tempfile::tempdir().expect("test step");
         let mut data = vec![0u8; 2 << 20];
         data[10] = 7;
@@ -147,12 +150,25 @@ mod tests {
             .expect("test step");
         let at = 3 << 20;
         b.set_len(at + n + 4096).expect("test step");
-        copy_at(&a, &b, n, at).expect("test step");
+        copy_span(&a, 0, &b, at, n).expect("test step");
         let got = std::fs::read(dir.path().join("b")).expect("test step");
         assert!(got[..at as usize].iter().all(|x| *x == 0));
         assert_eq!(&got[at as usize..(at + n) as usize], &data[..]);
         let mapped = crate::io::data_ranges(&b, at + n + 4096).expect("test step");
         assert!(mapped.iter().all(|(s, _)| *s >= at), "{mapped:?}");
         assert!(mapped.iter().map(|(s, e)| e - s).sum::<u64>() <= 2 * 4096);
+        // And out again: only the span, from its start.
+        let c = File::options()
+            .create_new(true)
+            .read(true)
+            .write(true)
+            .open(dir.path().join("c"))
+            .expect("test step");
+        c.set_len(n).expect("test step");
+        copy_span(&b, at, &c, 0, n).expect("test step");
+        assert_eq!(
+            std::fs::read(dir.path().join("c")).expect("test step"),
+            data
+        );
     }
 }

@@ -100,6 +100,7 @@ pub fn run(a: &BuildArgs) -> Result<()> {
     let jobs = jobs(a.jobs, ready.len(), &opts.compress);
     let values = c.secret_values(true);
     let queue = Mutex::new(first_of_each_base(&ready));
+    crate::disk::shared::expect(ready.iter().copied());
     // Nodes that share a base share its root file system (disk::shared),
     // until this command ends.
     struct Release;

@@ -49,9 +49,8 @@ pub fn write(
         }
     }
 
-    // Root: the base's, made once per run (shared.rs), copied in, then the
-    // node's files and its own UUID.
-    let dir = path.parent().unwrap_or(Path::new("."));
+    // Root: the base's, made once per run (shared.rs), then the node's
+    // files and its own UUID.
     let key = shared::Key {
         base,
         len: layout.root.1,
@@ -59,10 +58,12 @@ pub fn write(
         boot: node.profile.boot,
         epoch,
     };
-    let shared = shared::get(&key, dir, quiet)?;
-    let src = File::open(&shared.file).map_err(|e| DiskError::io("the root file system", e))?;
-    crate::sparse::copy_at(&src, file, shared.len, layout.root.0)
-        .map_err(|e| DiskError::io("copying the root file system", e))?;
+    let at = shared::Place {
+        image: path,
+        file,
+        offset: layout.root.0,
+    };
+    let shared = shared::place(&key, node, &at, quiet)?;
     let staging = debugfs::staging_dir(path)?;
     let _guard = crate::cleanup::Guard::new(staging.path());
     let ext4 = Ext4 {

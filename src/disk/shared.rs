@@ -2,12 +2,15 @@
 //! node's image that uses it. mke2fs reading the base's tar stream is most of
 //! a node's build; the nodes of one cluster differ in a few dozen small
 //! rendered files. So the base's ext4 is made alone (nothing of a node in
-//! it), and each node gets a sparse copy of it, its own files written by
-//! debugfs and its own UUID by tune2fs. A node built alone takes the same
-//! steps, so its image has the same bytes whether built alone or with others.
+//! it, its UUID and hash seed from the base): by the first node, in place in
+//! its own image; when other nodes of the run use the same base, a copy is
+//! kept beside the images and each of them copies it in. Every node then gets
+//! its own files by debugfs and its own UUID by tune2fs. A node built alone
+//! takes the same steps, so its image has the same bytes whether built alone
+//! or with others.
 //!
-//! Shared roots live in a hidden folder beside the images until
-//! [`release`] (the build command calls it when it ends) or a signal.
+//! Copies live in a hidden folder beside the images until [`release`] (the
+//! build command calls it when it ends) or a signal.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -18,12 +21,14 @@ use sha2::{Digest, Sha256};
 
 use super::{DiskError, ext4, root};
 use crate::config::BootKind;
+use crate::plan::NodePlan;
 
 /// One base's root file system, made.
 pub struct SharedRoot {
-    /// The ext4, from its byte 0.
-    pub file: PathBuf,
-    pub len: u64,
+    /// Its copy from byte 0, for the nodes that did not make it; `None`
+    /// when no other node of the run uses its base.
+    copy: Option<PathBuf>,
+    len: u64,
     /// Boot files captured from the base (path in the base → copy here).
     pub captured: BTreeMap<String, PathBuf>,
     _guard: crate::cleanup::Guard,
@@ -59,13 +64,51 @@ impl Key<'_> {
     }
 }
 
+/// Where a node's root goes: the image file and the partition's offset.
+pub struct Place<'a> {
+    pub image: &'a Path,
+    pub file: &'a File,
+    pub offset: u64,
+}
+
 type Cell = Arc<OnceLock<Result<Arc<SharedRoot>, String>>>;
 
 static ROOTS: Mutex<BTreeMap<String, Cell>> = Mutex::new(BTreeMap::new());
+static USERS: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
 
-/// The shared root for `key`, made in `dir` by the first caller; the others
-/// wait for it. The maker gets its own error; the others a copy of its text.
-pub fn get(key: &Key<'_>, dir: &Path, quiet: bool) -> Result<Arc<SharedRoot>, DiskError> {
+/// The nodes that may share a root: the same base, architecture and boot.
+pub fn group(node: &NodePlan) -> String {
+    format!(
+        "{:?} {:?} {:?}",
+        node.base, node.profile.arch, node.profile.boot
+    )
+}
+
+/// Tell which nodes this run builds, before it builds them: a root is kept
+/// for copying only when another node of its group will want it.
+pub fn expect<'a>(nodes: impl IntoIterator<Item = &'a NodePlan>) {
+    if let Ok(mut users) = USERS.lock() {
+        for n in nodes {
+            *users.entry(group(n)).or_default() += 1;
+        }
+    }
+}
+
+fn shared_by_others(node: &NodePlan) -> bool {
+    USERS
+        .lock()
+        .is_ok_and(|u| u.get(&group(node)).is_some_and(|n| *n > 1))
+}
+
+/// Put the base's root file system for `key` at `at`: made there if no node
+/// of this run made it yet (the others wait for it), else copied from the
+/// one made. The maker gets its own error; the others a copy of its text.
+pub fn place(
+    key: &Key<'_>,
+    node: &NodePlan,
+    at: &Place<'_>,
+    quiet: bool,
+) -> Result<Arc<SharedRoot>, DiskError> {
     let text = key.text();
     let cell = {
         let mut map = ROOTS
@@ -73,26 +116,47 @@ pub fn get(key: &Key<'_>, dir: &Path, quiet: bool) -> Result<Arc<SharedRoot>, Di
             .map_err(|_| DiskError::Tool("a node's build failed while making a root".into()))?;
         map.entry(text.clone()).or_default().clone()
     };
-    let mut mine = None;
-    let made = cell.get_or_init(|| match make(key, &text, dir, quiet) {
-        Ok(r) => Ok(Arc::new(r)),
-        Err(e) => {
-            let m = e.to_string();
-            mine = Some(e);
-            Err(m)
+    let (mut mine, mut here) = (None, false);
+    let made = cell.get_or_init(|| {
+        here = true;
+        match make(key, &text, at, shared_by_others(node), quiet) {
+            Ok(r) => Ok(Arc::new(r)),
+            Err(e) => {
+                let m = e.to_string();
+                mine = Some(e);
+                Err(m)
+            }
         }
     });
     if let Some(e) = mine {
         return Err(e);
     }
-    made.clone()
-        .map_err(|m| DiskError::Tool(format!("{m} (making the root file system the nodes share)")))
+    let made = made.clone().map_err(|m| {
+        DiskError::Tool(format!("{m} (making the root file system the nodes share)"))
+    })?;
+    if here {
+        return Ok(made);
+    }
+    match &made.copy {
+        Some(copy) => {
+            let src = File::open(copy).map_err(|e| DiskError::io("the shared root", e))?;
+            crate::sparse::copy_span(&src, 0, at.file, at.offset, made.len)
+                .map_err(|e| DiskError::io("copying the root file system", e))?;
+            Ok(made)
+        }
+        // Not foreseen by `expect` (the same base in another group): made
+        // again, the same bytes.
+        None => Ok(Arc::new(make(key, &text, at, false, quiet)?)),
+    }
 }
 
 /// Forget every shared root: each one's folder goes with its last user.
 pub fn release() {
     if let Ok(mut map) = ROOTS.lock() {
         map.clear();
+    }
+    if let Ok(mut users) = USERS.lock() {
+        users.clear();
     }
 }
 
@@ -114,30 +178,52 @@ fn ids(text: &str) -> (uuid::Uuid, uuid::Uuid) {
     (uuid("ext4-uuid"), uuid("ext4-hash-seed"))
 }
 
-fn make(key: &Key<'_>, text: &str, dir: &Path, quiet: bool) -> Result<SharedRoot, DiskError> {
+/// mke2fs at `at`; with `keep`, a copy of the result beside the images.
+fn make(
+    key: &Key<'_>,
+    text: &str,
+    at: &Place<'_>,
+    keep: bool,
+    quiet: bool,
+) -> Result<SharedRoot, DiskError> {
+    let dir = at.image.parent().unwrap_or(Path::new("."));
     let folder = tempfile::Builder::new()
         .prefix(".haimg-root-")
         .tempdir_in(dir)
         .map_err(|e| DiskError::io("a folder for the root file system", e))?;
     let guard = crate::cleanup::Guard::new(folder.path());
-    let file = folder.path().join("root.ext4");
-    File::create_new(&file)
-        .and_then(|f| f.set_len(key.len))
-        .map_err(|e| DiskError::io("the root file system", e))?;
     let capture = folder.path().join("boot");
     std::fs::create_dir(&capture).map_err(|e| DiskError::io("a folder for the boot files", e))?;
     let (uuid, hash_seed) = ids(text);
     let target = ext4::Target {
-        image: &file,
-        offset: 0,
+        image: at.image,
+        offset: at.offset,
         len: key.len,
         label: key.label,
         uuid,
         hash_seed,
     };
     let captured = root::make(&target, key.base, key.boot, &capture, key.epoch, quiet)?;
+    let copy = if keep {
+        // Dirty pages of a file deleted before writeback never reach the
+        // disk: the copy costs a copy in memory, rarely a write.
+        let path = folder.path().join("root.ext4");
+        File::options()
+            .create_new(true)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .and_then(|f| {
+                f.set_len(key.len)?;
+                crate::sparse::copy_span(at.file, at.offset, &f, 0, key.len)
+            })
+            .map_err(|e| DiskError::io("keeping the root file system for the other nodes", e))?;
+        Some(path)
+    } else {
+        None
+    };
     Ok(SharedRoot {
-        file,
+        copy,
         len: key.len,
         captured,
         _guard: guard,
