@@ -149,7 +149,7 @@ impl Ext4<'_> {
             script.push_str(&format!("rm \"/{path}\"\n"));
             let mode = match entry {
                 Entry::Symlink { target } => {
-                    check_path(target.trim_start_matches('/'))?;
+                    check_target(target)?;
                     script.push_str(&format!("symlink \"/{path}\" \"{target}\"\n"));
                     None
                 }
@@ -250,6 +250,17 @@ fn check_path(p: &str) -> Result<(), DiskError> {
     Ok(())
 }
 
+/// A symlink's target may climb (`../run/systemd/resolve/stub-resolv.conf`):
+/// only what debugfs cannot read back whole is refused.
+fn check_target(t: &str) -> Result<(), DiskError> {
+    if t.is_empty() || t.contains(['"', '\\', '\n']) {
+        return Err(DiskError::Tool(format!(
+            "cannot write a symlink to {t:?} with debugfs"
+        )));
+    }
+    Ok(())
+}
+
 fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -304,5 +315,49 @@ mod tests {
         let mut got = Vec::new();
         held.read_to_end(&mut got).expect("read");
         assert_eq!(got, vec![0u8; 21], "its bytes were zeroed first");
+    }
+
+    /// The debian bases' resolv.conf points up and over
+    /// (`../run/systemd/resolve/stub-resolv.conf`): written as said.
+    #[test]
+    fn a_symlink_may_climb_and_arrives_as_written() {
+        use crate::tree::{Entry, Files};
+        let dir = tempfile::tempdir().expect("dir");
+        let img = dir.path().join("fs.img");
+        std::fs::File::create(&img)
+            .and_then(|f| f.set_len(16 << 20))
+            .expect("image");
+        let made = std::process::Command::new("mke2fs")
+            .args(["-q", "-F", "-t", "ext4"])
+            .arg(&img)
+            .output()
+            .expect("mke2fs");
+        assert!(made.status.success(), "{made:?}");
+        let target = "../run/systemd/resolve/stub-resolv.conf";
+        let mut files = Files::new();
+        files.insert(
+            "etc/resolv.conf".into(),
+            Entry::Symlink {
+                target: target.into(),
+            },
+        );
+        let fs = super::Ext4 {
+            image: &img,
+            offset: 0,
+            epoch: 1_704_067_200,
+        };
+        fs.apply(&files, &[], dir.path()).expect("apply");
+        let (out, _) = fs.run("stat /etc/resolv.conf\n", false).expect("stat");
+        assert!(
+            out.contains(&format!("Fast link dest: \"{target}\"")),
+            "{out}"
+        );
+        files.insert(
+            "etc/bad".into(),
+            Entry::Symlink {
+                target: "a\"b".into(),
+            },
+        );
+        assert!(fs.apply(&files, &[], dir.path()).is_err());
     }
 }
