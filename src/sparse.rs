@@ -105,6 +105,16 @@ fn copy_by_hand(src: &File, dst: &File, mut from: u64, end: u64, mut to: u64) ->
 mod tests {
     use super::*;
 
+    /// A new file, readable and writable.
+    fn rw(p: &std::path::Path) -> File {
+        File::options()
+            .create_new(true)
+            .read(true)
+            .write(true)
+            .open(p)
+            .expect("test step")
+    }
+
     #[test]
     fn zeros_become_holes_and_the_bytes_survive() {
         let dir = tempfile::tempdir().expect("test step");
@@ -118,12 +128,7 @@ mod tests {
         let ranges = crate::io::data_ranges(&a, n).expect("test step");
         let mapped: u64 = ranges.iter().map(|(s, e)| e - s).sum();
         assert!(mapped <= 2 * 4096, "{ranges:?}");
-        let b = File::options()
-            .create_new(true)
-            .read(true)
-            .write(true)
-            .open(dir.path().join("b"))
-            .expect("test step");
+        let b = rw(&dir.path().join("b"));
         b.set_len(n).expect("test step");
         copy(&a, &b, n).expect("test step");
         assert_eq!(
@@ -142,12 +147,7 @@ mod tests {
         data[(1 << 20) + 4096..(1 << 20) + 4100].copy_from_slice(b"abcd");
         let a = File::create_new(dir.path().join("a")).expect("test step");
         let n = write_stream(&mut &data[..], &a).expect("test step");
-        let b = File::options()
-            .create_new(true)
-            .read(true)
-            .write(true)
-            .open(dir.path().join("b"))
-            .expect("test step");
+        let b = rw(&dir.path().join("b"));
         let at = 3 << 20;
         b.set_len(at + n + 4096).expect("test step");
         copy_span(&a, 0, &b, at, n).expect("test step");
@@ -158,12 +158,7 @@ mod tests {
         assert!(mapped.iter().all(|(s, _)| *s >= at), "{mapped:?}");
         assert!(mapped.iter().map(|(s, e)| e - s).sum::<u64>() <= 2 * 4096);
         // And out again: only the span, from its start.
-        let c = File::options()
-            .create_new(true)
-            .read(true)
-            .write(true)
-            .open(dir.path().join("c"))
-            .expect("test step");
+        let c = rw(&dir.path().join("c"));
         c.set_len(n).expect("test step");
         copy_span(&b, at, &c, 0, n).expect("test step");
         assert_eq!(
