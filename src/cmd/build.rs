@@ -186,12 +186,9 @@ pub fn run(a: &BuildArgs) -> Result<()> {
 /// meanwhile the other workers make the other bases' roots.
 fn first_of_each_base<'a>(nodes: &[&'a NodePlan]) -> VecDeque<&'a NodePlan> {
     let mut seen = std::collections::BTreeSet::new();
-    let (first, rest): (Vec<&NodePlan>, Vec<&NodePlan>) = nodes.iter().partition(|n| {
-        seen.insert(format!(
-            "{:?} {:?} {:?}",
-            n.base, n.profile.arch, n.profile.boot
-        ))
-    });
+    let (first, rest): (Vec<&NodePlan>, Vec<&NodePlan>) = nodes
+        .iter()
+        .partition(|n| seen.insert(crate::disk::shared::group(n)));
     first.into_iter().chain(rest).collect()
 }
 

@@ -17,8 +17,6 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use sha2::{Digest, Sha256};
-
 use super::{DiskError, ext4, root};
 use crate::config::BootKind;
 use crate::plan::NodePlan;
@@ -164,17 +162,7 @@ pub fn release() {
 /// looking, the same on every run. Each node's copy then gets its own UUID;
 /// the hash seed stays (directories already indexed by it).
 fn ids(text: &str) -> (uuid::Uuid, uuid::Uuid) {
-    let uuid = |what: &str| {
-        let mut h = Sha256::new();
-        h.update(b"haimg-shared-root\0");
-        h.update(text.as_bytes());
-        h.update(b"\0");
-        h.update(what.as_bytes());
-        let b: [u8; 32] = h.finalize().into();
-        let mut u = [0u8; 16];
-        u.copy_from_slice(&b[..16]);
-        uuid::Builder::from_random_bytes(u).into_uuid()
-    };
+    let uuid = |what| crate::plan::layout::derive_uuid(b"haimg-shared-root\0", text, what);
     (uuid("ext4-uuid"), uuid("ext4-hash-seed"))
 }
 

@@ -38,23 +38,30 @@ pub struct Ids {
     pub ext4_uuid: uuid::Uuid,
 }
 
+/// sha256 of `tag`, `key`, a NUL and `what`: an identifier's bytes, the
+/// same on every run for the same inputs.
+fn derive_bytes(tag: &[u8], key: &str, what: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(tag);
+    h.update(key.as_bytes());
+    h.update(b"\0");
+    h.update(what.as_bytes());
+    h.finalize().into()
+}
+
+/// A random-looking (version 4, RFC 4122 variant) UUID from
+/// [`derive_bytes`].
+pub fn derive_uuid(tag: &[u8], key: &str, what: &str) -> uuid::Uuid {
+    let b = derive_bytes(tag, key, what);
+    let mut u = [0u8; 16];
+    u.copy_from_slice(&b[..16]);
+    uuid::Builder::from_random_bytes(u).into_uuid()
+}
+
 impl Ids {
     pub fn derive(config_hash: &str) -> Ids {
-        let bytes = |what: &str| -> [u8; 32] {
-            let mut h = Sha256::new();
-            h.update(b"haimg-id\0");
-            h.update(config_hash.as_bytes());
-            h.update(b"\0");
-            h.update(what.as_bytes());
-            h.finalize().into()
-        };
-        // A random-looking (version 4, RFC 4122 variant) UUID from a hash.
-        let uuid = |what: &str| {
-            let b = bytes(what);
-            let mut u = [0u8; 16];
-            u.copy_from_slice(&b[..16]);
-            uuid::Builder::from_random_bytes(u).into_uuid()
-        };
+        let bytes = |what: &str| derive_bytes(b"haimg-id\0", config_hash, what);
+        let uuid = |what: &str| derive_uuid(b"haimg-id\0", config_hash, what);
         let word = |what: &str| {
             let b = bytes(what);
             // Zero is "no id" to some tools; avoid it.
