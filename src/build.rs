@@ -145,13 +145,21 @@ pub fn user_data(
     })
 }
 
-pub fn build(
+/// A node's image written whole, not yet hashed, synced or renamed: the
+/// second half of a build, which the build command schedules on its own.
+pub struct Made {
+    out: emit::Output,
+    name: String,
+}
+
+/// Render `node` and write its image under a temporary name.
+pub fn make(
     cluster: &ClusterPlan,
     node: &NodePlan,
     secrets: &SecretValues<'_>,
     fetcher: &Fetcher,
     opts: &Options,
-) -> Result<Built> {
+) -> Result<Made> {
     crate::disk::ext4::check_version()?;
     let payload = match &opts.payload {
         Some(dir) => source::payload_from_dir(dir)?,
@@ -183,6 +191,12 @@ pub fn build(
     let out = emit::Output::create(&opts.out_dir, &name, node.layout.size)
         .with_context(|| format!("creating a temporary image in {}", opts.out_dir.display()))?;
     base.write(out.file(), out.path(), node, &rendered, epoch(), opts.quiet)?;
+    Ok(Made { out, name })
+}
+
+/// Hash, sync and rename a made image, with its outputs beside it.
+pub fn finish(made: Made, opts: &Options) -> Result<Built> {
+    let Made { out, name } = made;
     out.finish(opts.quiet, &opts.compress)
         .with_context(|| format!("finishing {}", opts.out_dir.join(&name).display()))
 }

@@ -63,8 +63,20 @@ impl Output {
     /// copies as hidden temporary files; then rename them all into place,
     /// the image last. Until then nothing carries a final name.
     pub fn finish(self, quiet: bool, compress: &[Format]) -> io::Result<Built> {
-        self.tmp.as_file().sync_all()?;
-        let scan = bmap::scan(self.tmp.as_file(), self.size, quiet)?;
+        // The sync waits on the disk, the hash on the CPU: both at once. The
+        // hash reads the pages being written back, the same bytes; nothing
+        // is renamed before both have ended.
+        let syncing = self.tmp.as_file().try_clone()?;
+        let (synced, scan) = std::thread::scope(|s| {
+            let sync = s.spawn(move || syncing.sync_all());
+            let scan = bmap::scan(self.tmp.as_file(), self.size, quiet);
+            let synced = sync
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("syncing the image failed")));
+            (synced, scan)
+        });
+        synced?;
+        let scan = scan?;
         let mut staged: Vec<(
             tempfile::NamedTempFile,
             crate::cleanup::Guard,

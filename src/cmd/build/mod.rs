@@ -1,13 +1,17 @@
 //! `haimg build`: one image per selected node. The work nodes share (each
 //! base fetched and made once, the payload) is done first, one node at a
 //! time; then the nodes are built in parallel, as many at once as the cores
-//! and the available memory allow. One node failing stops none of the
-//! others; the outputs of the nodes that were built are listed in
-//! `SHA256SUMS` and `imager.json` as each finishes.
+//! and the available memory allow, each build in two tasks (make, then
+//! finish: `queue.rs`) so that no core idles while another node's image is
+//! still to hash. One node failing stops none of the others; the outputs of
+//! the nodes that were built are listed in `SHA256SUMS` and `imager.json` as
+//! each finishes.
+
+mod queue;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::{Mutex, mpsc};
+use std::sync::mpsc;
 
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -19,6 +23,7 @@ use crate::config::BootKind;
 use crate::emit::{Built, Format, imager};
 use crate::plan::{NodePlan, Role};
 use crate::source::fetch::Fetcher;
+use queue::{Queue, Task};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -99,7 +104,7 @@ pub fn run(a: &BuildArgs) -> Result<()> {
     }
     let jobs = jobs(a.jobs, ready.len(), &opts.compress);
     let values = c.secret_values(true);
-    let queue = Mutex::new(first_of_each_base(&ready));
+    let queue = Queue::new(first_of_each_base(&ready), queue::shares);
     crate::disk::shared::expect(ready.iter().copied());
     // Nodes that share a base share its root file system (disk::shared),
     // until this command ends.
@@ -117,16 +122,36 @@ pub fn run(a: &BuildArgs) -> Result<()> {
             let tx = tx.clone();
             let (queue, c, values, fetcher, opts) = (&queue, &c, &values, &fetcher, &opts);
             s.spawn(move || {
-                loop {
-                    let next = queue.lock().ok().and_then(|mut q| q.pop_front());
-                    let Some(node) = next else { break };
-                    crate::progress::set_node(&node.hostname);
-                    let r = if user_data {
-                        build::user_data(&c.plan, node, values, fetcher, opts)
-                    } else {
-                        build::build(&c.plan, node, values, fetcher, opts)
-                    }
-                    .with_context(|| format!("building {}", node.hostname));
+                while let Some(task) = queue.next() {
+                    let (node, r) = match task {
+                        Task::Make(node) => {
+                            crate::progress::set_node(&node.hostname);
+                            let mut ended = Ended {
+                                queue,
+                                node,
+                                made: None,
+                            };
+                            let r = if user_data {
+                                build::user_data(&c.plan, node, values, fetcher, opts).map(Some)
+                            } else {
+                                build::make(&c.plan, node, values, fetcher, opts).map(|m| {
+                                    ended.made = Some(m);
+                                    None
+                                })
+                            };
+                            drop(ended);
+                            match r {
+                                Ok(None) => continue,
+                                Ok(Some(built)) => (node, Ok(built)),
+                                Err(e) => (node, Err(e)),
+                            }
+                        }
+                        Task::Finish(node, made) => {
+                            crate::progress::set_node(&node.hostname);
+                            (node, build::finish(made, opts))
+                        }
+                    };
+                    let r = r.with_context(|| format!("building {}", node.hostname));
                     if tx.send((node, r)).is_err() {
                         break;
                     }
@@ -179,6 +204,20 @@ pub fn run(a: &BuildArgs) -> Result<()> {
         c.selected().len(),
         names.join(", ")
     )
+}
+
+/// Tells the queue a make has ended, whatever happened (a panic included:
+/// the other workers wait for it).
+struct Ended<'q, 'a> {
+    queue: &'q Queue<&'a NodePlan, build::Made>,
+    node: &'a NodePlan,
+    made: Option<build::Made>,
+}
+
+impl Drop for Ended<'_, '_> {
+    fn drop(&mut self) {
+        self.queue.made(self.node, self.made.take());
+    }
 }
 
 /// The build order: one node of each base first, then the rest. A node
