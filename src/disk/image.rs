@@ -22,6 +22,17 @@ pub fn sized(node: &NodePlan, base: &Path, rendered: &Rendered) -> NodePlan {
     n
 }
 
+/// What `node`'s root is made from (`node` sized).
+pub fn key<'a>(node: &'a NodePlan, base: &'a Path, epoch: i64) -> shared::Key<'a> {
+    shared::Key {
+        base,
+        len: node.layout.root.1,
+        label: &node.profile.root_label,
+        boot: node.profile.boot,
+        epoch,
+    }
+}
+
 /// Write `node`'s image into `file` (at `path`, `node.layout.size` long).
 pub fn write(
     file: &File,
@@ -51,13 +62,7 @@ pub fn write(
 
     // Root: the base's, made once per run (shared.rs), then the node's
     // files and its own UUID.
-    let key = shared::Key {
-        base,
-        len: layout.root.1,
-        label: &node.profile.root_label,
-        boot: node.profile.boot,
-        epoch,
-    };
+    let key = key(node, base, epoch);
     let at = shared::Place {
         image: path,
         file,

@@ -44,6 +44,15 @@ impl Base {
     }
 
     /// Write `node`'s disk into `file` (at `path`, sized by [`Base::sized`]).
+    /// A file holding `node`'s root already, for `node` (sized) to take
+    /// over as its image file (`shared::take`); `None` for a new file.
+    pub fn take_root(&self, node: &NodePlan, epoch: i64) -> Option<PathBuf> {
+        match self {
+            Base::Tarball(tar) => shared::take(&image::key(node, tar, epoch), node),
+            Base::Image(_) => None,
+        }
+    }
+
     pub fn write(
         &self,
         file: &File,

@@ -51,6 +51,31 @@ impl Output {
         })
     }
 
+    /// An image made from `from`, a file in `dir`'s file system that
+    /// holds what the image starts with (a root file system, holes around
+    /// it): moved under the temporary name, not copied.
+    pub fn adopt(dir: &Path, name: &str, size: u64, from: &Path) -> io::Result<Output> {
+        let Output {
+            tmp, _guard, dir, ..
+        } = Output::create(dir, name, 0)?;
+        let (empty, path) = tmp.into_parts();
+        drop(empty);
+        std::fs::set_permissions(from, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::rename(from, &path)?;
+        let file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .open(&path)?;
+        file.set_len(size)?;
+        Ok(Output {
+            tmp: tempfile::NamedTempFile::from_parts(file, path),
+            _guard,
+            dir,
+            name: name.to_string(),
+            size,
+        })
+    }
+
     pub fn file(&self) -> &std::fs::File {
         self.tmp.as_file()
     }
