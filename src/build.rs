@@ -188,12 +188,13 @@ pub fn make(
         disk::Base::Tarball(source::base_tarball(node, fetcher)?)
     };
     let node = &base.sized(node, &rendered);
-    let out = match base.take_root(node, epoch()) {
+    let epoch = epoch();
+    let out = match base.take_root(node, epoch) {
         Some(root) => emit::Output::adopt(&opts.out_dir, &name, node.layout.size, &root),
         None => emit::Output::create(&opts.out_dir, &name, node.layout.size),
     }
     .with_context(|| format!("creating a temporary image in {}", opts.out_dir.display()))?;
-    base.write(out.file(), out.path(), node, &rendered, epoch(), opts.quiet)?;
+    base.write(out.file(), out.path(), node, &rendered, epoch, opts.quiet)?;
     Ok(Made { out, name })
 }
 
