@@ -3,7 +3,7 @@ CARGO ?= cargo
 NEXTEST = $(CARGO) nextest run --locked --no-fail-fast
 
 .PHONY: all build deps test lint shellcheck unit e2e example example-render bench clean \
-	phase-build phase-lint phase-unit phase-bases phase-boots
+	phase-build phase-lint phase-unit phase-tailnet phase-bases phase-boots
 
 all: build
 
@@ -19,7 +19,7 @@ deps:
 # fmt + clippy + shellcheck + every test (unit, integration, golden, QEMU
 # boots), in timed phases; the phase times are printed at the end.
 test: deps
-	@bash .ci/phases build lint unit bases boots
+	@bash .ci/phases build lint unit tailnet bases boots
 
 phase-build:
 	$(CARGO) nextest run --locked --no-run
@@ -33,6 +33,12 @@ phase-unit:
 # Boot tests run in parallel (--no-capture would run them one by one); their
 # timings are printed at the end.
 SHOW = --success-output final --failure-output final
+
+# The real tailscale and tailscaled (amd64, arm64) the boot tests put in
+# their images, and headscale, their control server: built from the Go
+# module proxy once per version (tests/tools/tailnet-build.sh), cached.
+phase-tailnet:
+	sh tests/tools/tailnet-build.sh
 
 # The Debian bases the boot tests share (mmdebstrap; arm64 under qemu-user),
 # cached in the haimg cache, and checked for haimg's required packages.
@@ -52,7 +58,8 @@ lint:
 shellcheck:
 	shellcheck -x -P SCRIPTDIR overlays/usr/lib/haimg/*.sh
 	shellcheck -s sh tests/standins/tailscale tests/standins/tailscaled
-	shellcheck .ci/run .ci/install-deps .ci/ensure-deps .ci/phases .ci/fresh-machine bench/*.sh examples/build.sh
+	shellcheck .ci/run .ci/install-deps .ci/install-nextest .ci/ensure-deps .ci/phases .ci/fresh-machine bench/*.sh examples/build.sh
+	shellcheck -s sh tests/tools/tailnet-build.sh
 
 unit:
 	$(NEXTEST)

@@ -86,6 +86,10 @@ pub struct TailscaleCluster {
     pub ssh: Option<S<bool>>,
     /// A Headscale or other control server; default Tailscale's.
     pub login_server: Option<S<String>>,
+    /// A PEM file (relative to the cluster file) with the CA certificate(s)
+    /// of a self-hosted control server whose certificate a private CA
+    /// signed; the nodes trust it for the control server and its DERP.
+    pub login_server_ca: Option<S<String>>,
     /// Servers may join untagged: their node keys expire (180 days by
     /// default) unless key expiry is disabled for them in the admin console.
     pub key_expiry_ok: Option<S<bool>>,

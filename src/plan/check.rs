@@ -293,6 +293,33 @@ pub fn url(s: &str, allow_http: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// The PEM text of a CA file: at most 64 KiB of CERTIFICATE blocks (no
+/// private key, nothing else), read once.
+pub fn pem_certificates(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    const MAX: u64 = 64 * 1024;
+    let f = std::fs::File::open(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let mut text = String::new();
+    f.take(MAX + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("not a PEM text file: {e}"))?;
+    if text.len() as u64 > MAX {
+        return Err("larger than 64 KiB: not a CA certificate file".into());
+    }
+    let begins = text.matches("-----BEGIN ").count();
+    let certs = text.matches("-----BEGIN CERTIFICATE-----").count();
+    if certs == 0 {
+        return Err("holds no -----BEGIN CERTIFICATE----- block".into());
+    }
+    if begins != certs {
+        return Err("holds PEM blocks other than certificates (a private key?)".into());
+    }
+    if certs != text.matches("-----END CERTIFICATE-----").count() {
+        return Err("a certificate block has no END line".into());
+    }
+    Ok(text)
+}
+
 /// A five-field cron expression as K3s's snapshot schedule takes it.
 pub fn cron(s: &str) -> Result<(), String> {
     let fields: Vec<&str> = s.split_whitespace().collect();

@@ -357,7 +357,32 @@ fn tailscale_plan(loaded: &Loaded, diags: &mut Diags) -> TailscalePlan {
     let login_server = t.login_server.as_ref().and_then(|v| {
         checked(diags, cf, v, "login server", |s| check::url(s, false)).then(|| v.get_ref().clone())
     });
+    let login_server_ca = t.login_server_ca.as_ref().and_then(|v| {
+        let path = loaded.cluster.dir().join(v.get_ref());
+        match check::pem_certificates(&path) {
+            Ok(pem) => Some(pem),
+            Err(e) => {
+                diags.error(
+                    Some(cf),
+                    Some(v.span()),
+                    format!("login_server_ca {:?}: {e}", v.get_ref()),
+                    "name a PEM file of the CA that signed the control server's certificate",
+                );
+                None
+            }
+        }
+    });
+    if login_server_ca.is_some() && login_server.is_none() {
+        let v = t.login_server_ca.as_ref().map(|v| v.span());
+        diags.error(
+            Some(cf),
+            v,
+            "login_server_ca without login_server".to_string(),
+            "Tailscale's own control server has a public certificate; set login_server to your control server's URL",
+        );
+    }
     TailscalePlan {
+        login_server_ca,
         version,
         tags,
         // On by default: with systemd-resolved on the node, tailscaled hands

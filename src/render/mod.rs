@@ -197,6 +197,15 @@ pub fn render_for(
         "etc/haimg/tailscale-up.args".into(),
         file(0o644, shell::tailscale_args(cluster, node)),
     );
+    if let Some(ca) = &cluster.tailscale.login_server_ca {
+        // Go's crypto/x509 reads every file in /etc/ssl/certs besides the
+        // bundle (root_unix.go, loadSystemRoots): tailscaled trusts it for
+        // control and DERP without update-ca-certificates.
+        root.insert(
+            "etc/ssl/certs/haimg-login-server-ca.pem".into(),
+            file(0o644, ca.clone()),
+        );
+    }
     for u in &node.users {
         let mut keys = u.ssh_keys.join("\n");
         keys.push('\n');

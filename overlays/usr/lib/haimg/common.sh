@@ -20,8 +20,16 @@ say() {
   fi
 }
 
+# A failed step also shows where an admin looks: the node's status file
+# (until first boot has completed) and the console's login banner (agetty
+# reads /run/issue.d, util-linux >= 2.35).
 fail() {
   say "$STEP" failed "$1"
+  if ! is_done first-boot; then
+    printf 'hostname=%s\nrole=%s\nfailed=%s: %s\n' "${HAIMG_HOSTNAME:-}" "${HAIMG_ROLE:-}" "$STEP" "$1" \
+      >"$HAIMG_STATE/status.new" && mv "$HAIMG_STATE/status.new" "$HAIMG_STATE/status"
+  fi
+  { mkdir -p /run/issue.d && printf 'haimg: %s failed: %s\n\n' "$STEP" "$1" >/run/issue.d/50-haimg.issue; } 2>/dev/null || true
   exit 1
 }
 

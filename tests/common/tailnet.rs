@@ -1,0 +1,289 @@
+//! The real tailnet of the boot tests: `tailscale` and `tailscaled` built
+//! from their Go module (tests/tools/tailnet-build.sh) go into the images as
+//! their payload beside the k3s miniature, and headscale, built the same
+//! way, runs on 127.0.0.1 as the control server the guests log in to
+//! (through QEMU's guestfwd, as `https://10.0.2.101`, with a certificate of
+//! a CA made here that the images trust through `[tailscale] login_server_ca`).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{ok, repo, sh};
+
+pub const TAILSCALE_VERSION: &str = "1.102.5";
+pub const HEADSCALE_VERSION: &str = "0.29.2";
+/// The headscale user the test keys belong to; tagged nodes belong to their
+/// tags instead (headscale ≥ 0.27).
+pub const USER: &str = "boot";
+/// What the guests call the control server (QEMU forwards it to headscale).
+pub const LOGIN_SERVER: &str = "https://10.0.2.101";
+
+/// The folder of built programs: builds them first if needed (locked, so
+/// test binaries started together build once).
+pub fn tools() -> PathBuf {
+    let o = sh("sh", &[repo().join("tests/tools/tailnet-build.sh").to_str().expect("p")]);
+    let out = ok(&o, "tests/tools/tailnet-build.sh");
+    PathBuf::from(out.lines().last().expect("tailnet-build.sh prints its folder"))
+}
+
+/// A `--payload` folder for `arch` (amd64, arm64): the k3s miniature of
+/// tests/standins and the real tailscale and tailscaled.
+pub fn payload(dir: &Path, arch: &str) -> PathBuf {
+    let tools = tools().join(format!("tailscale-{TAILSCALE_VERSION}-{arch}"));
+    let out = dir.join(format!("payload-{arch}"));
+    std::fs::create_dir_all(&out).expect("mkdir payload");
+    let k3s = repo().join("tests/standins/k3s");
+    for (from, name) in [
+        (k3s, "k3s"),
+        (tools.join("tailscale"), "tailscale"),
+        (tools.join("tailscaled"), "tailscaled"),
+    ] {
+        let to = out.join(name);
+        let _ = std::fs::remove_file(&to);
+        if std::fs::hard_link(&from, &to).is_err() {
+            std::fs::copy(&from, &to).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+        }
+    }
+    out
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released for the server).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// headscale serving on 127.0.0.1 with its own database, certificate and
+/// policy under its folder; stopped when dropped.
+pub struct Headscale {
+    child: Option<Child>,
+    dir: PathBuf,
+    pub port: u16,
+}
+
+impl Headscale {
+    /// A new control server for tailnet `domain` (MagicDNS suffix) whose
+    /// policy lets `tag:k3s` be owned by [`USER`] and everything reach
+    /// everything. Its CA certificate is `ca()`.
+    pub fn start(dir: &Path, domain: &str) -> Headscale {
+        std::fs::create_dir_all(dir).expect("mkdir headscale");
+        let (crt, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+        ok(
+            &sh(
+                "openssl",
+                &[
+                    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-days", "2", "-subj", "/CN=haimg test control server",
+                    "-addext", "subjectAltName=IP:10.0.2.101,IP:127.0.0.1",
+                    "-addext", "basicConstraints=critical,CA:TRUE",
+                    "-keyout", key.to_str().expect("p"), "-out", crt.to_str().expect("p"),
+                ],
+            ),
+            "openssl",
+        );
+        std::fs::write(
+            dir.join("policy.hujson"),
+            format!(
+                "{{\n  \"tagOwners\": {{ \"tag:k3s\": [\"{USER}@\"] }},\n  \"acls\": [ {{ \"action\": \"accept\", \"src\": [\"*\"], \"dst\": [\"*:*\"] }} ]\n}}\n"
+            ),
+        )
+        .expect("policy");
+        let port = free_port();
+        let d = dir.display();
+        // No DERP: the tests' peers reach each other directly over their
+        // shared LAN (tests/tools/hub.py); the config keeps headscale off
+        // every address but 127.0.0.1 and off the internet.
+        let config = format!(
+            r#"server_url: {LOGIN_SERVER}
+listen_addr: 127.0.0.1:{port}
+metrics_listen_addr: 127.0.0.1:0
+grpc_listen_addr: 127.0.0.1:0
+grpc_allow_insecure: false
+noise:
+  private_key_path: {d}/noise_private.key
+prefixes:
+  v4: 100.64.0.0/10
+  v6: fd7a:115c:a1e0::/48
+  allocation: sequential
+derp:
+  server:
+    enabled: false
+  urls: []
+  paths: []
+  auto_update_enabled: false
+disable_check_updates: true
+database:
+  type: sqlite
+  sqlite:
+    path: {d}/db.sqlite
+    write_ahead_log: true
+tls_cert_path: {d}/tls.crt
+tls_key_path: {d}/tls.key
+log:
+  level: info
+  format: text
+policy:
+  mode: file
+  path: {d}/policy.hujson
+dns:
+  magic_dns: true
+  base_domain: {domain}
+  override_local_dns: false
+  nameservers:
+    global: []
+unix_socket: {d}/headscale.sock
+unix_socket_permission: "0770"
+logtail:
+  enabled: false
+"#
+        );
+        std::fs::write(dir.join("config.yaml"), config).expect("config");
+        let mut h = Headscale {
+            child: None,
+            dir: dir.to_path_buf(),
+            port,
+        };
+        h.up();
+        let o = h.cmd(&["users", "create", USER]);
+        ok(&o, "headscale users create");
+        h
+    }
+
+    fn bin() -> PathBuf {
+        tools().join(format!("headscale-{HEADSCALE_VERSION}-amd64/headscale"))
+    }
+
+    /// Start (or restart, same database and keys) the server; wait until it
+    /// answers its health check.
+    pub fn up(&mut self) {
+        assert!(self.child.is_none(), "headscale already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("headscale.log"))
+            .expect("log");
+        let child = Command::new(Self::bin())
+            .arg("-c")
+            .arg(self.dir.join("config.yaml"))
+            .arg("serve")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start headscale");
+        self.child = Some(child);
+        let t = Instant::now();
+        loop {
+            let o = self.cmd(&["health"]);
+            if o.status.success() {
+                return;
+            }
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("headscale exited ({st}):\n{}", self.log());
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "headscale did not become healthy:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Stop the server (the control plane goes down; its state is kept).
+    pub fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("tls.crt")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("headscale.log")).unwrap_or_default()
+    }
+
+    /// Run the headscale CLI against this server (through its socket).
+    pub fn cmd(&self, args: &[&str]) -> std::process::Output {
+        Command::new(Self::bin())
+            .arg("-c")
+            .arg(self.dir.join("config.yaml"))
+            .args(args)
+            .output()
+            .expect("headscale CLI")
+    }
+
+    /// The CLI's JSON answer (`-o json`), after asserting it succeeded.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.extend(["-o", "json"]);
+        let out = ok(&self.cmd(&a), &format!("headscale {}", args.join(" ")));
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("headscale {args:?}: {e}: {out}"))
+    }
+
+    fn user_id(&self) -> String {
+        let users = self.json(&["users", "list"]);
+        users
+            .as_array()
+            .and_then(|a| a.iter().find(|u| u["name"] == USER))
+            .and_then(|u| u["id"].as_u64().or_else(|| u["id"].as_str()?.parse().ok()))
+            .unwrap_or_else(|| panic!("no user {USER} in {users}"))
+            .to_string()
+    }
+
+    /// A new pre-auth key: `reusable`, `ephemeral`, tagged `tag:k3s` when
+    /// `tagged`, expiring after `expiration` (e.g. "1h").
+    pub fn key(&self, reusable: bool, ephemeral: bool, tagged: bool, expiration: &str) -> String {
+        let id = self.user_id();
+        let mut a = vec!["preauthkeys", "create", "-u", &id, "-e", expiration];
+        if reusable {
+            a.push("--reusable");
+        }
+        if ephemeral {
+            a.push("--ephemeral");
+        }
+        if tagged {
+            a.extend(["--tags", "tag:k3s"]);
+        }
+        let k = self.json(&a);
+        k["key"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no key in {k}"))
+            .to_string()
+    }
+
+    /// The nodes headscale knows, as its CLI lists them.
+    pub fn nodes(&self) -> Vec<serde_json::Value> {
+        self.json(&["nodes", "list"])
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The node named `given` (headscale's given name = its MagicDNS name).
+    pub fn node(&self, given: &str) -> Option<serde_json::Value> {
+        self.nodes().into_iter().find(|n| n["given_name"] == given)
+    }
+}
+
+impl Drop for Headscale {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+/// A node's first IPv4 tailnet address, as headscale lists it.
+pub fn ipv4(node: &serde_json::Value) -> String {
+    node["ip_addresses"]
+        .as_array()
+        .and_then(|a| a.iter().filter_map(|v| v.as_str()).find(|a| a.contains('.')))
+        .unwrap_or_else(|| panic!("no IPv4 in {node}"))
+        .to_string()
+}
