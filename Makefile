@@ -57,7 +57,6 @@ lint:
 
 shellcheck:
 	shellcheck -x -P SCRIPTDIR overlays/usr/lib/haimg/*.sh
-	shellcheck -s sh tests/standins/tailscale tests/standins/tailscaled
 	shellcheck .ci/run .ci/install-deps .ci/install-nextest .ci/ensure-deps .ci/phases .ci/fresh-machine bench/*.sh examples/build.sh
 	shellcheck -s sh tests/tools/tailnet-build.sh
 

@@ -1,7 +1,9 @@
 //! The boot test: images built by `haimg build` from a Debian base boot in QEMU
 //! (TCG: KVM fails with OVMF on these machines) and first boot is asserted
 //! from the serial console, then from the disk after a clean power-down.
-//! k3s and tailscale are the stand-ins under tests/standins/.
+//! tailscale and tailscaled are the real programs, logged in to a real
+//! headscale (tests/common/tailnet.rs); k3s is the miniature under
+//! tests/standins/.
 
 mod common;
 
@@ -10,7 +12,7 @@ use std::time::Instant;
 
 use common::bases::{AMD64_BASE, ARM64_BASE, EPOCH, ready, shared_base};
 use common::image::{debugfs, partition};
-use common::qemu::{BOOT_LIMIT, Net, PEER_ADDR, Vm};
+use common::qemu::{BOOT_LIMIT, Net, Vm};
 use common::*;
 use scenes::*;
 
@@ -60,6 +62,9 @@ found_wait_s = 20
 [tailscale]
 tags = ["tag:k3s"]
 login_server = "https://10.0.2.101"
+login_server_ca = "control-ca.pem"
+# headscale gives nodes their pre-auth key's tags, and refuses --advertise-tags.
+advertise_tags = false
 # The stack's plain parts (no chart to serve): manifests and Secrets go to
 # K3s at first boot on the non-witness servers.
 [stack.patroni]
@@ -100,7 +105,9 @@ ssh_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHaimgBootTestKeyAAAAAAAAAAAAAA
     write_secrets(dir);
 }
 
-fn build(dir: &Path, node: &str, out: &str) -> PathBuf {
+/// `haimg build` of `node` with the real tailnet payload for `arch`.
+fn build(dir: &Path, node: &str, out: &str, arch: &str) -> PathBuf {
+    let payload = common::tailnet::payload(dir, arch);
     let t = Instant::now();
     let o = haimg()
         .args([
@@ -111,7 +118,7 @@ fn build(dir: &Path, node: &str, out: &str) -> PathBuf {
             "-q",
             "--payload",
         ])
-        .arg(repo().join("tests/standins"))
+        .arg(&payload)
         .env("SOURCE_DATE_EPOCH", EPOCH)
         .current_dir(dir)
         .output()
@@ -139,25 +146,17 @@ fn x86_64_first_boot_scenarios() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     cluster(dir, "data = \"rest\"");
-    // The stand-ins' control plane: the peers' tailnet addresses are the
-    // test network's peer address (10.0.2.100:6443 leads to a host server).
-    let ctrl_dir = dir.join("control");
-    // `one` registers itself and gets 100.64.0.1.
-    let netmap = format!("two {PEER_ADDR}\nw {PEER_ADDR}\n");
-    let control = common::httpd::Server::control(&ctrl_dir, &netmap, 3600);
+    let mut control = common::tailnet::Control::start(dir, "boot-net.ts.net");
     let s = Scene {
         dir,
         net: Net {
-            control: Some(control.port),
+            control: Some(control.hs.port),
             ..Net::default()
         },
-        ctrl_dir: &ctrl_dir,
-        netmap: &netmap,
     };
-    let (img, disk) = bootstrap_first_boot(&s);
-    second_boot_without_control(&s, &disk);
-    reflash_while_a_peer_answers(&s, &img);
-    existing_second_disk(&s);
+    let (_img, disk) = bootstrap_first_boot(&s, &control);
+    second_boot_without_control(&s, &mut control, &disk);
+    existing_second_disk(&s, &control);
 }
 
 #[test]
@@ -184,13 +183,13 @@ profile = "test-rpi4.toml"
 {ARM64_BASE}"#
     );
     write_files(dir, &[
-        ("cluster.toml", "name = \"boot\"\ntailnet = \"boot-net.ts.net\"\nnodes = [\"pi.toml\"]\n[[server]]\nname = \"pi\"\nbootstrap = true\n[tailscale]\ntags = [\"tag:k3s\"]\nlogin_server = \"https://10.0.2.101\"\n".to_string()),
+        ("cluster.toml", "name = \"boot\"\ntailnet = \"boot-net.ts.net\"\nnodes = [\"pi.toml\"]\n[[server]]\nname = \"pi\"\nbootstrap = true\n[tailscale]\ntags = [\"tag:k3s\"]\nlogin_server = \"https://10.0.2.101\"\nlogin_server_ca = \"control-ca.pem\"\nadvertise_tags = false\n".to_string()),
         ("test-rpi4.toml", profile),
         ("pi.toml", node),
     ]);
     write_secrets(dir);
-    let img = build(dir, "pi", "out");
-    let control = common::httpd::Server::control(&dir.join("control"), "", 1800);
+    let control = common::tailnet::Control::start(dir, "boot-net.ts.net");
+    let img = build(dir, "pi", "out", "arm64");
     let disk = dir.join("ssd.img");
     let t = Instant::now();
     let (mut vm, cmdline) = common::qemu::start_pi(
@@ -199,7 +198,7 @@ profile = "test-rpi4.toml"
         ("vmlinuz", "initrd.img"),
         &disk,
         Net {
-            control: Some(control.port),
+            control: Some(control.hs.port),
             ..Net::default()
         },
         "rpi4-arm64",
@@ -247,7 +246,7 @@ profile = "test-rpi4.toml"
         !secrets.contains("k3s-token") && !secrets.contains("tailscale-authkey"),
         "{secrets}"
     );
-    no_secret_bytes(&boot);
+    no_secret_bytes(&boot, &control.key);
     let root = dir.join("root.part");
     partition(&disk, 2, &root);
     // A kernel install on the node (the stand-in ran Debian's raspi-firmware
@@ -293,10 +292,5 @@ profile = "test-rpi4.toml"
             && k3s.contains("cluster-init: true"),
         "{k3s}"
     );
-    let ts = debugfs(&root, "cat /var/lib/haimg-standin/tailscale-up.args");
-    assert!(
-        ts.contains("--auth-key=file:/boot/firmware/haimg/secrets/tailscale-authkey")
-            && ts.contains("--hostname=pi"),
-        "{ts}"
-    );
+    common::tailnet::assert_joined(&control, "pi", "100.64.0.1");
 }

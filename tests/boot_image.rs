@@ -14,8 +14,10 @@ use common::image::{debugfs, partition};
 use common::qemu::{BOOT_LIMIT, Net};
 use common::*;
 
-/// `haimg build NODE.toml` with the stand-in payload; the image's path.
-fn build(dir: &Path, node: &str) -> PathBuf {
+/// `haimg build NODE.toml` with the real tailnet payload for `arch` (the
+/// k3s miniature beside it); the image's path.
+fn build(dir: &Path, node: &str, arch: &str) -> PathBuf {
+    let payload = common::tailnet::payload(dir, arch);
     let t = Instant::now();
     let o = haimg()
         .args([
@@ -27,7 +29,7 @@ fn build(dir: &Path, node: &str) -> PathBuf {
             "--insecure",
             "--payload",
         ])
-        .arg(repo().join("tests/standins"))
+        .arg(&payload)
         .env("SOURCE_DATE_EPOCH", EPOCH)
         .current_dir(dir)
         .output()
@@ -66,14 +68,14 @@ fn rpi4_image_base_first_boot() {
         .replace("data_offset_mib = 8712", "data_offset_mib = 2568")
         .replace("clock_sync_wait_s = 120", "clock_sync_wait_s = 5");
     write_files(dir, &[
-        ("cluster.toml", "name = \"boot\"\ntailnet = \"boot-net.ts.net\"\nnodes = [\"pi.toml\"]\n[[server]]\nname = \"pi\"\nbootstrap = true\n[tailscale]\ntags = [\"tag:k3s\"]\nlogin_server = \"https://10.0.2.101\"\n".to_string()),
+        ("cluster.toml", "name = \"boot\"\ntailnet = \"boot-net.ts.net\"\nnodes = [\"pi.toml\"]\n[[server]]\nname = \"pi\"\nbootstrap = true\n[tailscale]\ntags = [\"tag:k3s\"]\nlogin_server = \"https://10.0.2.101\"\nlogin_server_ca = \"control-ca.pem\"\nadvertise_tags = false\n".to_string()),
         ("test-rpi4.toml", profile),
         ("pi.toml", "cluster = \"cluster.toml\"\nhostname = \"pi\"\nprofile = \"test-rpi4.toml\"\n[base]\nkind = \"image\"\nurl = \"vendor.img\"\n".to_string()),
     ]);
     write_secrets(dir);
-    let img = build(dir, "pi");
+    let control = common::tailnet::Control::start(dir, "boot-net.ts.net");
+    let img = build(dir, "pi", "arm64");
 
-    let control = common::httpd::Server::control(&dir.join("control"), "", 1800);
     let disk = dir.join("ssd.img");
     let t = Instant::now();
     let (mut vm, _) = common::qemu::start_pi(
@@ -82,7 +84,7 @@ fn rpi4_image_base_first_boot() {
         ("vmlinuz", "initrd.img"),
         &disk,
         Net {
-            control: Some(control.port),
+            control: Some(control.hs.port),
             ..Net::default()
         },
         "rpi4-image-base",
@@ -156,21 +158,21 @@ fn cloud_image_base_first_boot() {
         .replace("root_size_mib = 4096", "root_size_mib = 2048")
         .replace("data_offset_mib = 4353", "data_offset_mib = 2305");
     write_files(dir, &[
-        ("cluster.toml", "name = \"boot\"\ntailnet = \"boot-net.ts.net\"\nnodes = [\"w.toml\"]\n[[server]]\nname = \"w\"\nbootstrap = true\n[tailscale]\ntags = [\"tag:k3s\"]\nlogin_server = \"https://10.0.2.101\"\n".to_string()),
+        ("cluster.toml", "name = \"boot\"\ntailnet = \"boot-net.ts.net\"\nnodes = [\"w.toml\"]\n[[server]]\nname = \"w\"\nbootstrap = true\n[tailscale]\ntags = [\"tag:k3s\"]\nlogin_server = \"https://10.0.2.101\"\nlogin_server_ca = \"control-ca.pem\"\nadvertise_tags = false\n".to_string()),
         ("test-cloud.toml", profile),
         ("w.toml", "cluster = \"cluster.toml\"\nhostname = \"w\"\nprofile = \"test-cloud.toml\"\n[base]\nkind = \"image\"\nurl = \"cloud.img\"\n[storage]\ndata = \"none\"\n".to_string()),
     ]);
     write_secrets(dir);
-    let img = build(dir, "w");
+    let control = common::tailnet::Control::start(dir, "boot-net.ts.net");
+    let img = build(dir, "w", "amd64");
     let disk = dir.join("disk.img");
     common::image::flash(&img, &disk, "4G");
-    let control = common::httpd::Server::control(&dir.join("control"), "", 1800);
     let t = Instant::now();
     let mut vm = common::qemu::Vm::start(
         &disk,
         &[],
         Net {
-            control: Some(control.port),
+            control: Some(control.hs.port),
             ..Net::default()
         },
         &common::qemu::log_path("cloud-image-base"),

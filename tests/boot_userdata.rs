@@ -32,10 +32,12 @@ fn witness_user_data_on_a_stock_cloud_vm() {
         ],
     );
     write_files(dir, &[
-        ("cluster.toml", "name = \"boot\"\ntailnet = \"boot-net.ts.net\"\nnodes = [\"w.toml\"]\n[[server]]\nname = \"w\"\nbootstrap = true\n[tailscale]\ntags = [\"tag:k3s\"]\nlogin_server = \"https://10.0.2.101\"\n".to_string()),
+        ("cluster.toml", "name = \"boot\"\ntailnet = \"boot-net.ts.net\"\nnodes = [\"w.toml\"]\n[[server]]\nname = \"w\"\nbootstrap = true\n[tailscale]\ntags = [\"tag:k3s\"]\nlogin_server = \"https://10.0.2.101\"\nlogin_server_ca = \"control-ca.pem\"\nadvertise_tags = false\n".to_string()),
         ("w.toml", "cluster = \"cluster.toml\"\nhostname = \"w\"\nprofile = \"cloud-x86_64\"\n[base]\nkind = \"debian\"\nsuite = \"bookworm\"\n[storage]\ndata = \"none\"\n[[user]]\nname = \"admin\"\ngroups = [\"sudo\"]\nssh_keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHaimgBootTestKeyAAAAAAAAAAAAAAAAAAAAAAA boot@test\"]\n".to_string()),
     ]);
     write_secrets(dir);
+    let control = common::tailnet::Control::start(dir, "boot-net.ts.net");
+    let payload = common::tailnet::payload(dir, "amd64");
     let o = haimg()
         .args([
             "build",
@@ -47,7 +49,7 @@ fn witness_user_data_on_a_stock_cloud_vm() {
             "-q",
             "--payload",
         ])
-        .arg(repo().join("tests/standins"))
+        .arg(&payload)
         .env("HAIMG_TEST_PAYLOAD_URL", "http://10.0.2.102/")
         .env("SOURCE_DATE_EPOCH", EPOCH)
         .current_dir(dir)
@@ -82,13 +84,7 @@ fn witness_user_data_on_a_stock_cloud_vm() {
             "mcopy",
         );
     }
-    let files = dir.join("files");
-    std::fs::create_dir_all(&files).expect("mkdir");
-    for f in ["k3s", "tailscale", "tailscaled"] {
-        std::fs::copy(repo().join("tests/standins").join(f), files.join(f)).expect("copy");
-    }
-    let http = common::httpd::Server::start(&files);
-    let control = common::httpd::Server::control(&dir.join("control"), "", 1800);
+    let http = common::httpd::Server::start(&payload);
     let disk = dir.join("disk.img");
     flash(&vm, &disk, "6G");
     let t = Instant::now();
@@ -96,7 +92,7 @@ fn witness_user_data_on_a_stock_cloud_vm() {
         &disk,
         &[&seed],
         Net {
-            control: Some(control.port),
+            control: Some(control.hs.port),
             files: Some(http.port),
             ..Net::default()
         },
@@ -132,6 +128,7 @@ fn witness_user_data_on_a_stock_cloud_vm() {
         !inst.is_empty() && !inst.contains("user-data.txt"),
         "{inst}"
     );
+    common::tailnet::assert_joined(&control, "w", "100.64.0.1");
     let k3s = debugfs(&root, "cat /var/lib/haimg-standin/k3s.run");
     assert!(
         k3s.starts_with("args: server\n") && k3s.contains("cluster-init: true"),

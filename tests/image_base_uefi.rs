@@ -54,7 +54,7 @@ fn a_cloud_image_becomes_the_witness() {
             "--insecure",
             "--payload",
         ])
-        .arg(repo().join("tests/standins"))
+        .arg(carried_payload(dir))
         .env("SOURCE_DATE_EPOCH", "1704067200")
         .current_dir(dir)
         .output()

@@ -19,7 +19,7 @@ fn compare(kind: &str, profile: &str) {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     rootfs_node(dir, kind, profile, 600, &[]);
-    let payload = repo().join("tests/standins");
+    let payload = carried_payload(dir);
     let p = payload.to_str().expect("p");
     let run = |args: &[&str]| {
         let o = haimg()

@@ -34,7 +34,7 @@ fn build(dir: &Path, out: &str, url: &str) -> std::process::Output {
             out,
             "--payload",
         ])
-        .arg(repo().join("tests/standins"))
+        .arg(carried_payload(dir))
         .env("HAIMG_TEST_PAYLOAD_URL", url)
         .env("SOURCE_DATE_EPOCH", "1704067200")
         .current_dir(dir)
@@ -89,8 +89,9 @@ fn the_witness_as_user_data_and_its_downloads() {
     setup(dir);
     let served = dir.join("served");
     std::fs::create_dir_all(&served).expect("mkdir");
+    let carried = carried_payload(dir);
     for f in ["k3s", "tailscale", "tailscaled"] {
-        std::fs::copy(repo().join("tests/standins").join(f), served.join(f)).expect("copy");
+        std::fs::copy(carried.join(f), served.join(f)).expect("copy");
     }
     let http = common::httpd::Server::start(&served);
     let o = build(dir, "out", &http.url(""));
@@ -233,7 +234,7 @@ fn the_witness_as_user_data_and_its_downloads() {
             "none",
             "--payload",
         ])
-        .arg(repo().join("tests/standins"))
+        .arg(carried_payload(dir))
         .current_dir(dir)
         .output()
         .expect("haimg");

@@ -86,6 +86,10 @@ pub struct TailscaleCluster {
     pub ssh: Option<S<bool>>,
     /// A Headscale or other control server; default Tailscale's.
     pub login_server: Option<S<String>>,
+    /// Pass `--advertise-tags` to `tailscale up` (default true). headscale
+    /// (>= 0.27) refuses it with a pre-auth key: its nodes take the key's
+    /// tags.
+    pub advertise_tags: Option<S<bool>>,
     /// A PEM file (relative to the cluster file) with the CA certificate(s)
     /// of a self-hosted control server whose certificate a private CA
     /// signed; the nodes trust it for the control server and its DERP.

@@ -344,7 +344,7 @@ fn k3s_plan(loaded: &Loaded, diags: &mut Diags) -> K3sPlan {
 fn tailscale_plan(loaded: &Loaded, diags: &mut Diags) -> TailscalePlan {
     let cf = loaded.cluster.file;
     let t = &loaded.cluster.value.tailscale;
-    let tags = t
+    let tags: Vec<String> = t
         .tags
         .iter()
         .filter(|s| checked(diags, cf, s, "tailscale tag", check::tailscale_tag))
@@ -381,7 +381,19 @@ fn tailscale_plan(loaded: &Loaded, diags: &mut Diags) -> TailscalePlan {
             "Tailscale's own control server has a public certificate; set login_server to your control server's URL",
         );
     }
+    // headscale rejects RequestTags on a pre-auth-key registration ("PreAuthKey
+    // nodes get their tags from the key itself", hscontrol/state/state.go,
+    // v0.29): every node's first `tailscale up` would be refused.
+    if login_server.is_some() && t.advertise_tags.is_none() && !tags.is_empty() {
+        diags.warning(
+            Some(cf),
+            t.login_server.as_ref().map(|v| v.span()),
+            "with a login_server, `tailscale up` still passes --advertise-tags".to_string(),
+            "headscale refuses --advertise-tags with a pre-auth key (its nodes take the key's tags): if your control server is headscale, set advertise_tags = false and create the key with --tags",
+        );
+    }
     TailscalePlan {
+        advertise_tags: t.advertise_tags.as_ref().is_none_or(|b| *b.get_ref()),
         login_server_ca,
         version,
         tags,

@@ -151,6 +151,8 @@ pub struct TailscalePlan {
     pub accept_dns: bool,
     pub ssh: bool,
     pub login_server: Option<String>,
+    /// `--advertise-tags` on `tailscale up` (`[tailscale] advertise_tags`).
+    pub advertise_tags: bool,
     /// `[tailscale] login_server_ca`: the PEM text the nodes trust.
     pub login_server_ca: Option<String>,
     pub key_expiry_ok: bool,

@@ -84,7 +84,7 @@ pub fn node_env(cluster: &ClusterPlan, node: &NodePlan, target: Target) -> Strin
 /// or interpreted by the shell.
 pub fn tailscale_args(cluster: &ClusterPlan, node: &NodePlan) -> String {
     let mut args = vec![format!("--hostname={}", node.hostname)];
-    if !cluster.tailscale.tags.is_empty() {
+    if cluster.tailscale.advertise_tags && !cluster.tailscale.tags.is_empty() {
         args.push(format!(
             "--advertise-tags={}",
             cluster.tailscale.tags.join(",")

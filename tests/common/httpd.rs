@@ -1,5 +1,6 @@
 //! The test HTTP(S) server, tests/tools/httpd.py, on 127.0.0.1 only: the
-//! download tests' publisher and the boot tests' K3s peer (TLS, /ping).
+//! download tests' publisher (plain or TLS) and the user-data boot's
+//! payload mirror.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -18,24 +19,6 @@ impl Server {
     /// Plain HTTP serving the files under `root`.
     pub fn start(root: &Path) -> Server {
         Server::spawn(root, &[])
-    }
-
-    /// HTTPS answering `/ping` with `pong` as a K3s server does, and
-    /// admitting any joiner to cluster `peer-cluster` (POST /join), for `secs`.
-    pub fn k3s_peer(root: &Path, secs: u32) -> Server {
-        std::fs::create_dir_all(root).expect("mkdir");
-        std::fs::write(root.join("ping"), "pong").expect("ping");
-        std::fs::write(root.join("join"), r#"{"id": "peer-cluster", "nodes": {}}"#).expect("join");
-        Server::tls(root, secs)
-    }
-
-    /// The stand-ins' Tailscale control plane (httpd.py --control): nodes
-    /// register themselves; `netmap` lists fixed peers ("NAME ADDRESS"
-    /// lines). Remove `root/netmap` to take it down.
-    pub fn control(root: &Path, netmap: &str, secs: u32) -> Server {
-        std::fs::create_dir_all(root).expect("mkdir");
-        std::fs::write(root.join("netmap"), netmap).expect("netmap");
-        Server::tls_with(root, secs, &["--control"])
     }
 
     /// HTTPS with a fresh self-signed certificate (made beside `root`).

@@ -14,6 +14,7 @@ pub mod httpd;
 pub mod image;
 mod preflight;
 pub mod qemu;
+pub mod tailnet;
 pub mod vendor;
 #[allow(unused_imports)] // not every test binary runs external tools
 pub use preflight::need;
@@ -203,4 +204,23 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
+}
+
+/// A `--payload` folder for tests that carry, serve or hash the payload but
+/// never run it: the k3s miniature and two small files named `tailscale` and
+/// `tailscaled` (the boot tests run the real ones: `tailnet::payload`).
+pub fn carried_payload(dir: &Path) -> PathBuf {
+    let out = dir.join("payload");
+    std::fs::create_dir_all(&out).expect("mkdir payload");
+    std::fs::copy(repo().join("tests/standins/k3s"), out.join("k3s")).expect("copy k3s");
+    for name in ["tailscale", "tailscaled"] {
+        let p = out.join(name);
+        std::fs::write(
+            &p,
+            format!("#!/bin/sh\n# {name}: carried, not run\nexit 1\n"),
+        )
+        .expect("write");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    out
 }

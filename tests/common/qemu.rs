@@ -28,15 +28,16 @@ pub struct Vm {
 pub struct Net {
     /// The guest's 10.0.2.100:6443: a K3s peer answering /ping.
     pub peer: Option<u16>,
-    /// The guest's 10.0.2.101:443: the Tailscale "control plane" the
-    /// stand-ins log in to (`login_server = "https://10.0.2.101"`).
+    /// The guest's 10.0.2.101:443: the Tailscale control server (headscale,
+    /// tests/common/tailnet.rs) the nodes log in to
+    /// (`login_server = "https://10.0.2.101"`).
     pub control: Option<u16>,
     /// The guest's 10.0.2.102:80: a plain HTTP server (the payload a VM made
     /// from user-data downloads).
     pub files: Option<u16>,
-    /// A second NIC on tests/tools/hub.py (the guests' shared wire, the
-    /// stand-in tailnet's underlay), one CPU, and no power-off after first
-    /// boot: a guest of the cluster test.
+    /// A second NIC on tests/tools/hub.py (the guests' shared LAN, with
+    /// DHCP: the tailnet's direct paths), one CPU, and no power-off after
+    /// first boot: a guest of the cluster test.
     pub lan: Option<Lan>,
 }
 

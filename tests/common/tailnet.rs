@@ -23,9 +23,19 @@ pub const LOGIN_SERVER: &str = "https://10.0.2.101";
 /// The folder of built programs: builds them first if needed (locked, so
 /// test binaries started together build once).
 pub fn tools() -> PathBuf {
-    let o = sh("sh", &[repo().join("tests/tools/tailnet-build.sh").to_str().expect("p")]);
+    let o = sh(
+        "sh",
+        &[repo()
+            .join("tests/tools/tailnet-build.sh")
+            .to_str()
+            .expect("p")],
+    );
     let out = ok(&o, "tests/tools/tailnet-build.sh");
-    PathBuf::from(out.lines().last().expect("tailnet-build.sh prints its folder"))
+    PathBuf::from(
+        out.lines()
+            .last()
+            .expect("tailnet-build.sh prints its folder"),
+    )
 }
 
 /// A `--payload` folder for `arch` (amd64, arm64): the k3s miniature of
@@ -76,11 +86,25 @@ impl Headscale {
             &sh(
                 "openssl",
                 &[
-                    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-days", "2", "-subj", "/CN=haimg test control server",
-                    "-addext", "subjectAltName=IP:10.0.2.101,IP:127.0.0.1",
-                    "-addext", "basicConstraints=critical,CA:TRUE",
-                    "-keyout", key.to_str().expect("p"), "-out", crt.to_str().expect("p"),
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=haimg test control server",
+                    "-addext",
+                    "subjectAltName=IP:10.0.2.101,IP:127.0.0.1",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-keyout",
+                    key.to_str().expect("p"),
+                    "-out",
+                    crt.to_str().expect("p"),
                 ],
             ),
             "openssl",
@@ -93,10 +117,17 @@ impl Headscale {
         )
         .expect("policy");
         let port = free_port();
+        let stun = std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .map(|a| a.port())
+            .expect("free UDP port");
         let d = dir.display();
-        // No DERP: the tests' peers reach each other directly over their
-        // shared LAN (tests/tools/hub.py); the config keeps headscale off
-        // every address but 127.0.0.1 and off the internet.
+        // headscale needs a DERP map: its embedded DERP server, on the same
+        // TLS listener (guests reach it as 10.0.2.101:443, the relay of last
+        // resort; the cluster's peers meet directly on their LAN,
+        // tests/tools/hub.py), STUN on a loopback port. Nothing listens on
+        // any address but 127.0.0.1 or reaches out (no update check, no
+        // public DERP map).
         let config = format!(
             r#"server_url: {LOGIN_SERVER}
 listen_addr: 127.0.0.1:{port}
@@ -111,7 +142,15 @@ prefixes:
   allocation: sequential
 derp:
   server:
-    enabled: false
+    enabled: true
+    region_id: 999
+    region_code: "haimg-test"
+    region_name: "haimg test DERP"
+    verify_clients: true
+    stun_listen_addr: "127.0.0.1:{stun}"
+    private_key_path: {d}/derp_server_private.key
+    automatically_add_embedded_derp_region: true
+    ipv4: 10.0.2.101
   urls: []
   paths: []
   auto_update_enabled: false
@@ -283,7 +322,58 @@ impl Drop for Headscale {
 pub fn ipv4(node: &serde_json::Value) -> String {
     node["ip_addresses"]
         .as_array()
-        .and_then(|a| a.iter().filter_map(|v| v.as_str()).find(|a| a.contains('.')))
+        .and_then(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str())
+                .find(|a| a.contains('.'))
+        })
         .unwrap_or_else(|| panic!("no IPv4 in {node}"))
         .to_string()
+}
+
+/// The control server of one test, ready for `haimg build`: headscale with a
+/// reusable, pre-approved, tagged key (a day) in the cluster's auth-key file
+/// (`secrets/tailscale-authkey`, as [`super::write_secrets`] made it) and its
+/// CA beside the cluster file as `control-ca.pem` (`[tailscale] login_server_ca`).
+pub struct Control {
+    pub hs: Headscale,
+    pub key: String,
+}
+
+impl Control {
+    pub fn start(dir: &Path, domain: &str) -> Control {
+        let hs = Headscale::start(&dir.join("control"), domain);
+        let key = hs.key(true, false, true, "24h");
+        set_authkey(dir, &key);
+        std::fs::copy(hs.ca(), dir.join("control-ca.pem")).expect("copy CA");
+        Control { hs, key }
+    }
+}
+
+/// Put `key` in the cluster's auth-key file (0600, as haimg demands).
+pub fn set_authkey(dir: &Path, key: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join("secrets/tailscale-authkey");
+    std::fs::write(&p, format!("{key}\n")).expect("write key");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+}
+
+/// headscale knows `given` (its MagicDNS name: the node's hostname) at
+/// `addr`, registered with the auth key and tagged `tag:k3s`.
+pub fn assert_joined(control: &Control, given: &str, addr: &str) -> serde_json::Value {
+    let node = control
+        .hs
+        .node(given)
+        .unwrap_or_else(|| panic!("headscale has no node {given}: {:?}", control.hs.nodes()));
+    assert_eq!(ipv4(&node), addr, "{node}");
+    assert!(
+        node["tags"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t == "tag:k3s")),
+        "not tagged: {node}"
+    );
+    // REGISTER_METHOD_AUTH_KEY (headscale's proto: 1), by our key.
+    assert_eq!(node["register_method"], 1, "{node}");
+    assert!(node["pre_auth_key"]["id"].is_u64(), "{node}");
+    node
 }

@@ -81,7 +81,7 @@ if [ ! -x "$hs/headscale" ]; then
   mkdir -p "$hs"
   start=$(date +%s)
   echo "tailnet-build: headscale $HS_VERSION for amd64 (go build, from the module proxy)" >&2
-  grep -q "github.com/juanfont/headscale v$HS_VERSION\$" "$here/headscale/go.mod" || {
+  grep -Eq "github.com/juanfont/headscale v$HS_VERSION( |\$)" "$here/headscale/go.mod" || {
     echo "error: tests/tools/headscale/go.mod does not require headscale v$HS_VERSION" >&2
     exit 1
   }
