@@ -19,7 +19,7 @@ deps:
 # fmt + clippy + shellcheck + every test (unit, integration, golden, QEMU
 # boots), in timed phases; the phase times are printed at the end.
 test: deps
-	@bash .ci/phases build lint unit tailnet bases boots
+	@bash .ci/phases build lint tailnet unit bases boots
 
 phase-build:
 	$(CARGO) nextest run --locked --no-run

@@ -146,7 +146,7 @@ fn x86_64_first_boot_scenarios() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     cluster(dir, "data = \"rest\"");
-    let mut control = common::tailnet::Control::start(dir, "boot-net.ts.net");
+    let mut control = common::control::Control::start(dir, "boot-net.ts.net");
     let s = Scene {
         dir,
         net: Net {
@@ -188,7 +188,7 @@ profile = "test-rpi4.toml"
         ("pi.toml", node),
     ]);
     write_secrets(dir);
-    let control = common::tailnet::Control::start(dir, "boot-net.ts.net");
+    let control = common::control::Control::start(dir, "boot-net.ts.net");
     let img = build(dir, "pi", "out", "arm64");
     let disk = dir.join("ssd.img");
     let t = Instant::now();
@@ -292,5 +292,5 @@ profile = "test-rpi4.toml"
             && k3s.contains("cluster-init: true"),
         "{k3s}"
     );
-    common::tailnet::assert_joined(&control, "pi", "100.64.0.1");
+    common::control::assert_joined(&control, "pi", "100.64.0.1");
 }

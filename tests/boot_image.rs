@@ -73,7 +73,7 @@ fn rpi4_image_base_first_boot() {
         ("pi.toml", "cluster = \"cluster.toml\"\nhostname = \"pi\"\nprofile = \"test-rpi4.toml\"\n[base]\nkind = \"image\"\nurl = \"vendor.img\"\n".to_string()),
     ]);
     write_secrets(dir);
-    let control = common::tailnet::Control::start(dir, "boot-net.ts.net");
+    let control = common::control::Control::start(dir, "boot-net.ts.net");
     let img = build(dir, "pi", "arm64");
 
     let disk = dir.join("ssd.img");
@@ -163,7 +163,7 @@ fn cloud_image_base_first_boot() {
         ("w.toml", "cluster = \"cluster.toml\"\nhostname = \"w\"\nprofile = \"test-cloud.toml\"\n[base]\nkind = \"image\"\nurl = \"cloud.img\"\n[storage]\ndata = \"none\"\n".to_string()),
     ]);
     write_secrets(dir);
-    let control = common::tailnet::Control::start(dir, "boot-net.ts.net");
+    let control = common::control::Control::start(dir, "boot-net.ts.net");
     let img = build(dir, "w", "amd64");
     let disk = dir.join("disk.img");
     common::image::flash(&img, &disk, "4G");

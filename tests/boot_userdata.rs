@@ -36,7 +36,7 @@ fn witness_user_data_on_a_stock_cloud_vm() {
         ("w.toml", "cluster = \"cluster.toml\"\nhostname = \"w\"\nprofile = \"cloud-x86_64\"\n[base]\nkind = \"debian\"\nsuite = \"bookworm\"\n[storage]\ndata = \"none\"\n[[user]]\nname = \"admin\"\ngroups = [\"sudo\"]\nssh_keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHaimgBootTestKeyAAAAAAAAAAAAAAAAAAAAAAA boot@test\"]\n".to_string()),
     ]);
     write_secrets(dir);
-    let control = common::tailnet::Control::start(dir, "boot-net.ts.net");
+    let control = common::control::Control::start(dir, "boot-net.ts.net");
     let payload = common::tailnet::payload(dir, "amd64");
     let o = haimg()
         .args([
@@ -128,7 +128,7 @@ fn witness_user_data_on_a_stock_cloud_vm() {
         !inst.is_empty() && !inst.contains("user-data.txt"),
         "{inst}"
     );
-    common::tailnet::assert_joined(&control, "w", "100.64.0.1");
+    common::control::assert_joined(&control, "w", "100.64.0.1");
     let k3s = debugfs(&root, "cat /var/lib/haimg-standin/k3s.run");
     assert!(
         k3s.starts_with("args: server\n") && k3s.contains("cluster-init: true"),

@@ -207,7 +207,7 @@ fn three_nodes_form_one_cluster_and_survive_reflash() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     files(dir);
-    let control = common::tailnet::Control::start(dir, "trio-net.ts.net");
+    let control = common::control::Control::start(dir, "trio-net.ts.net");
     let imgs: Vec<PathBuf> = ["one", "two", "w"].iter().map(|n| build(dir, n)).collect();
     let disks: Vec<PathBuf> = ["one", "two", "w"]
         .iter()

@@ -7,9 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::common::control::Control;
 use crate::common::image::{debugfs, flash, partition};
 use crate::common::qemu::{BOOT_LIMIT, Net, Vm, log_path, tail};
-use crate::common::tailnet::Control;
 use crate::common::*;
 use crate::{boot_until_done, build, cluster};
 
@@ -145,7 +145,7 @@ pub fn bootstrap_first_boot(s: &Scene<'_>, control: &Control) -> (PathBuf, PathB
     );
     // headscale registered it by the key, by its hostname, tagged; its
     // state (node key, 100.x) is on the data disk.
-    crate::common::tailnet::assert_joined(control, "one", "100.64.0.1");
+    crate::common::control::assert_joined(control, "one", "100.64.0.1");
     assert!(
         debugfs(&data, "ls -l /haimg/identity/tailscale").contains("tailscaled.state"),
         "tailscaled's state is not on the data disk"
@@ -200,7 +200,7 @@ pub fn existing_second_disk(s: &Scene<'_>, control: &Control) {
     let (dir, net) = (s.dir, s.net);
     // Scenario 3: a second disk that already holds ext4 and a file.
     cluster(dir, "data = \"device\"\ndevice = \"/dev/vdb\"");
-    crate::common::tailnet::set_authkey(dir, &control.key);
+    crate::common::control::set_authkey(dir, &control.key);
     let img4 = build(dir, "one", "out4", "amd64");
     let disk4 = dir.join("dev.img");
     flash(&img4, &disk4, "");

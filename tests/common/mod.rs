@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 
 pub mod bases;
 pub mod charts;
+pub mod control;
 pub mod disk;
 pub mod fetchenv;
 pub mod httpd;
@@ -15,6 +16,7 @@ pub mod image;
 mod preflight;
 pub mod qemu;
 pub mod tailnet;
+pub mod tailnet_client;
 pub mod vendor;
 #[allow(unused_imports)] // not every test binary runs external tools
 pub use preflight::need;

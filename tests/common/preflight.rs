@@ -49,6 +49,7 @@ const TABLE: &[(&str, &str)] = &[
     ("gzip", "gzip"),
     ("curl", "curl"),
     ("tar", "tar"),
+    ("ip", "iproute2"),
 ];
 
 fn present(what: &str) -> bool {

@@ -3,13 +3,15 @@
 //! their payload beside the k3s miniature, and headscale, built the same
 //! way, runs on 127.0.0.1 as the control server the guests log in to
 //! (through QEMU's guestfwd, as `https://10.0.2.101`, with a certificate of
-//! a CA made here that the images trust through `[tailscale] login_server_ca`).
+//! a CA made here that the images trust through `[tailscale] login_server_ca`;
+//! tests/common/control.rs readies it for a test cluster).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::tailnet_client::{Netns, in_netns};
 use super::{ok, repo, sh};
 
 pub const TAILSCALE_VERSION: &str = "1.102.5";
@@ -73,6 +75,8 @@ pub struct Headscale {
     child: Option<Child>,
     dir: PathBuf,
     pub port: u16,
+    /// The network namespace it serves in (host-side tailnet tests).
+    netns: Option<String>,
 }
 
 impl Headscale {
@@ -80,6 +84,26 @@ impl Headscale {
     /// policy lets `tag:k3s` be owned by [`USER`] and everything reach
     /// everything. Its CA certificate is `ca()`.
     pub fn start(dir: &Path, domain: &str) -> Headscale {
+        Headscale::start_with(dir, domain, None)
+    }
+
+    /// The same, serving inside network namespace `netns` (see [`Netns`])
+    /// at `https://127.0.0.1:PORT`, its DERP there too: for tailnet tests of
+    /// host processes, which then reach nothing but that loopback.
+    pub fn start_in(dir: &Path, domain: &str, netns: &Netns) -> Headscale {
+        Headscale::start_with(dir, domain, Some(netns.0.clone()))
+    }
+
+    /// What the clients dial: the guests' forward, or the namespace's own
+    /// loopback.
+    pub fn url(&self) -> String {
+        match self.netns {
+            None => LOGIN_SERVER.to_string(),
+            Some(_) => format!("https://127.0.0.1:{}", self.port),
+        }
+    }
+
+    fn start_with(dir: &Path, domain: &str, netns: Option<String>) -> Headscale {
         std::fs::create_dir_all(dir).expect("mkdir headscale");
         let (crt, key) = (dir.join("tls.crt"), dir.join("tls.key"));
         ok(
@@ -122,6 +146,10 @@ impl Headscale {
             .map(|a| a.port())
             .expect("free UDP port");
         let d = dir.display();
+        let (server_url, derp_ip) = match netns {
+            None => (LOGIN_SERVER.to_string(), "10.0.2.101"),
+            Some(_) => (format!("https://127.0.0.1:{port}"), "127.0.0.1"),
+        };
         // headscale needs a DERP map: its embedded DERP server, on the same
         // TLS listener (guests reach it as 10.0.2.101:443, the relay of last
         // resort; the cluster's peers meet directly on their LAN,
@@ -129,7 +157,7 @@ impl Headscale {
         // any address but 127.0.0.1 or reaches out (no update check, no
         // public DERP map).
         let config = format!(
-            r#"server_url: {LOGIN_SERVER}
+            r#"server_url: {server_url}
 listen_addr: 127.0.0.1:{port}
 metrics_listen_addr: 127.0.0.1:0
 grpc_listen_addr: 127.0.0.1:0
@@ -150,7 +178,7 @@ derp:
     stun_listen_addr: "127.0.0.1:{stun}"
     private_key_path: {d}/derp_server_private.key
     automatically_add_embedded_derp_region: true
-    ipv4: 10.0.2.101
+    ipv4: {derp_ip}
   urls: []
   paths: []
   auto_update_enabled: false
@@ -185,6 +213,7 @@ logtail:
             child: None,
             dir: dir.to_path_buf(),
             port,
+            netns,
         };
         h.up();
         let o = h.cmd(&["users", "create", USER]);
@@ -205,7 +234,7 @@ logtail:
             .append(true)
             .open(self.dir.join("headscale.log"))
             .expect("log");
-        let child = Command::new(Self::bin())
+        let child = in_netns(self.netns.as_deref(), &Self::bin())
             .arg("-c")
             .arg(self.dir.join("config.yaml"))
             .arg("serve")
@@ -316,64 +345,4 @@ impl Drop for Headscale {
     fn drop(&mut self) {
         self.down();
     }
-}
-
-/// A node's first IPv4 tailnet address, as headscale lists it.
-pub fn ipv4(node: &serde_json::Value) -> String {
-    node["ip_addresses"]
-        .as_array()
-        .and_then(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str())
-                .find(|a| a.contains('.'))
-        })
-        .unwrap_or_else(|| panic!("no IPv4 in {node}"))
-        .to_string()
-}
-
-/// The control server of one test, ready for `haimg build`: headscale with a
-/// reusable, pre-approved, tagged key (a day) in the cluster's auth-key file
-/// (`secrets/tailscale-authkey`, as [`super::write_secrets`] made it) and its
-/// CA beside the cluster file as `control-ca.pem` (`[tailscale] login_server_ca`).
-pub struct Control {
-    pub hs: Headscale,
-    pub key: String,
-}
-
-impl Control {
-    pub fn start(dir: &Path, domain: &str) -> Control {
-        let hs = Headscale::start(&dir.join("control"), domain);
-        let key = hs.key(true, false, true, "24h");
-        set_authkey(dir, &key);
-        std::fs::copy(hs.ca(), dir.join("control-ca.pem")).expect("copy CA");
-        Control { hs, key }
-    }
-}
-
-/// Put `key` in the cluster's auth-key file (0600, as haimg demands).
-pub fn set_authkey(dir: &Path, key: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    let p = dir.join("secrets/tailscale-authkey");
-    std::fs::write(&p, format!("{key}\n")).expect("write key");
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-}
-
-/// headscale knows `given` (its MagicDNS name: the node's hostname) at
-/// `addr`, registered with the auth key and tagged `tag:k3s`.
-pub fn assert_joined(control: &Control, given: &str, addr: &str) -> serde_json::Value {
-    let node = control
-        .hs
-        .node(given)
-        .unwrap_or_else(|| panic!("headscale has no node {given}: {:?}", control.hs.nodes()));
-    assert_eq!(ipv4(&node), addr, "{node}");
-    assert!(
-        node["tags"]
-            .as_array()
-            .is_some_and(|t| t.iter().any(|t| t == "tag:k3s")),
-        "not tagged: {node}"
-    );
-    // REGISTER_METHOD_AUTH_KEY (headscale's proto: 1), by our key.
-    assert_eq!(node["register_method"], 1, "{node}");
-    assert!(node["pre_auth_key"]["id"].is_u64(), "{node}");
-    node
 }
