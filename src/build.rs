@@ -21,6 +21,9 @@ pub struct Options {
     /// Folder with `k3s`, `tailscale`, `tailscaled` (and `images/*`) to carry
     /// on the boot partition for first boot, instead of the catalogue's.
     pub payload: Option<PathBuf>,
+    /// Where `payload`'s files are served (`--payload-url`): a VM made from
+    /// user-data downloads them from there.
+    pub payload_url: Option<String>,
     pub quiet: bool,
     /// Compressed copies to write beside the image.
     pub compress: Vec<emit::Format>,
@@ -80,15 +83,17 @@ pub fn user_data(
     opts: &Options,
 ) -> Result<Built> {
     let (downloads, payload) = match &opts.payload {
-        // Tests serve a --payload folder over HTTP and name its URL.
+        // A folder of the user's own binaries, served from their mirror.
         Some(dir) => {
             let files = source::payload_from_dir(dir)?;
-            let base = std::env::var("HAIMG_TEST_PAYLOAD_URL").map_err(|_| {
+            let base = opts.payload_url.as_deref().ok_or_else(|| {
                 anyhow::anyhow!(
-                    "--format user-data: the VM downloads its payload, and a --payload folder has no URL; set [k3s] version and [tailscale] version instead"
+                    "--format user-data: the VM downloads its payload, and a --payload folder has no URL: add --payload-url URL (where the folder is served), or set [k3s] version and [tailscale] version instead"
                 )
             })?;
-            (source::served(&files, &base), files)
+            crate::plan::check::url(base, true)
+                .map_err(|e| anyhow::anyhow!("--payload-url {base:?}: {e}"))?;
+            (source::served(&files, base), files)
         }
         None => {
             let payload = source::payload(cluster, node, fetcher)?;

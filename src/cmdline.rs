@@ -164,6 +164,11 @@ pub struct BuildArgs {
     /// Folder with k3s, tailscale, tailscaled (and images/) for first boot
     #[arg(long)]
     pub payload: Option<PathBuf>,
+    /// With --format user-data and --payload: the URL (http:// or https://)
+    /// where that folder's files are served, a mirror of your own; the VM
+    /// downloads each file from it and checks its sha256
+    #[arg(long, requires = "payload")]
+    pub payload_url: Option<String>,
     /// Also write compressed copies: xz, zst or both (xz,zst)
     #[arg(long, value_enum, value_delimiter = ',')]
     pub compress: Vec<Compress>,

@@ -128,8 +128,12 @@ pub const AUTHKEY_PLACEHOLDER: &str = "\
 # Tailscale auth key for the nodes of this cluster.
 #
 # Make one in the Tailscale admin console (Settings -> Keys -> Generate auth
-# key): reusable, pre-approved, and tagged if the cluster's [tailscale] tags
-# are set. Paste it on its own line below, replacing nothing else.
+# key): reusable (one key serves every node: a single-use key lets only the
+# first in), pre-approved, not ephemeral (the control server deletes an
+# ephemeral node that stays offline), and tagged if the cluster's
+# [tailscale] tags are set. headscale: `headscale preauthkeys create -u ID
+# --reusable --tags tag:k3s -e 8760h`. Paste it on its own line below,
+# replacing nothing else.
 # Lines starting with # are ignored. Keep this file mode 0600.
 # haimg copies the key to each node's boot partition for first boot only; the
 # node deletes it once `tailscale up` has used it.

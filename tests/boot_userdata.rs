@@ -50,7 +50,7 @@ fn witness_user_data_on_a_stock_cloud_vm() {
             "--payload",
         ])
         .arg(&payload)
-        .env("HAIMG_TEST_PAYLOAD_URL", "http://10.0.2.102/")
+        .args(["--payload-url", "http://10.0.2.102/"])
         .env("SOURCE_DATE_EPOCH", EPOCH)
         .current_dir(dir)
         .output()

@@ -35,7 +35,7 @@ fn build(dir: &Path, out: &str, url: &str) -> std::process::Output {
             "--payload",
         ])
         .arg(carried_payload(dir))
-        .env("HAIMG_TEST_PAYLOAD_URL", url)
+        .args(["--payload-url", url])
         .env("SOURCE_DATE_EPOCH", "1704067200")
         .current_dir(dir)
         .output()

@@ -40,6 +40,7 @@ pub fn run(a: &BuildArgs) -> Result<()> {
     let opts = build::Options {
         out_dir: a.out.clone(),
         payload: a.payload.clone(),
+        payload_url: a.payload_url.clone(),
         quiet,
         compress: a
             .compress
