@@ -268,9 +268,12 @@ fn three_nodes_form_one_cluster_and_survive_reflash() {
     );
     let one_addr = tailnet_addr(&consoles[0]);
 
-    // 2. Re-flash the bootstrap server, its data partition kept: same
-    // tailnet identity, same etcd member, same cluster.
+    // 2. Re-flash the bootstrap server, its data partition kept, after the
+    // auth key it carries was revoked in headscale: same tailnet identity
+    // from tailscaled's saved state (the key is not sent again), same etcd
+    // member, same cluster.
     one.power_down();
+    control.hs.expire(&control.key);
     let kept = &disks[0];
     ok(
         &sh(
@@ -309,6 +312,12 @@ fn three_nodes_form_one_cluster_and_survive_reflash() {
     assert!(!c.contains("formatted blank"), "{}", tail(&c));
     let v = wait_view(&one, &all, "re-flashed one sees three");
     assert_eq!(v.0, id);
+    assert!(
+        c.contains("logged in from its saved state"),
+        "{}",
+        tail(&c)
+    );
+    assert_eq!(control.hs.nodes().len(), 3, "{:?}", control.hs.nodes());
 
     // 3. A server powered off: the other two still answer each other and
     // agree on the cluster.
@@ -335,9 +344,44 @@ fn three_nodes_form_one_cluster_and_survive_reflash() {
     // (one-1), and a peer answers, so it joins; K3s refuses the known name
     // with another node password (haimg forget is the way out). Never a
     // second cluster.
+    // First with the revoked key it carries: refused, in the control
+    // server's words, on the console and in the node's status; then with a
+    // good key put on its boot partition (the README's remedy).
     one.power_down();
     let blank = dir.join("one-blank.disk");
     flash(&imgs[0], &blank, "4G");
+    let refused = Vm::start(&blank, &[], net(0), &log_path("cluster-one-refused"));
+    let c = wait_line(
+        &refused,
+        0,
+        "haimg: tailscale: failed: the control server refused the auth key",
+        false,
+        "blank one with a revoked key",
+    );
+    assert!(c.contains("authkey expired"), "{}", tail(&c));
+    refused.power_down();
+    let root = dir.join("root.part");
+    partition(&blank, 2, &root);
+    let status = debugfs(&root, "cat /var/lib/haimg/status");
+    assert!(
+        status.contains("failed=tailscale: the control server refused the auth key"),
+        "{status}"
+    );
+    let good = dir.join("good-key");
+    std::fs::write(&good, format!("{}\n", control.hs.key(true, false, true, "1h"))).expect("key");
+    ok(
+        &sh(
+            "mcopy",
+            &[
+                "-o",
+                "-i",
+                &format!("{}@@1M", blank.display()),
+                good.to_str().expect("p"),
+                "::haimg/secrets/tailscale-authkey",
+            ],
+        ),
+        "mcopy the new key",
+    );
     let mut fresh = Vm::start(&blank, &[], net(0), &log_path("cluster-one-blank"));
     let c = wait_line(
         &fresh,
@@ -370,7 +414,6 @@ fn three_nodes_form_one_cluster_and_survive_reflash() {
 
     // The kept disk, read by independent tools: K3s ran on the tailnet
     // address, through tailscale0; identity lives on the data partition.
-    let root = dir.join("root.part");
     partition(kept, 2, &root);
     let run = debugfs(&root, "cat /var/lib/haimg-standin/k3s.run");
     assert!(run.contains("flannel-iface: tailscale0"), "{run}");

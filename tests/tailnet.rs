@@ -95,25 +95,8 @@ fn key_kinds_saved_logins_and_offline_peers() {
     // reusable key was expired in headscale, and is back with its address
     // without `tailscale up` (what a re-flash that kept the data disk does).
     b.down();
-    // headscale lists keys masked: "PREFIX-***".
     let reusable_key = std::fs::read_to_string(&reusable).expect("key");
-    let id = hs
-        .json(&["preauthkeys", "list"])
-        .as_array()
-        .and_then(|l| {
-            l.iter()
-                .find(|k| {
-                    k["key"].as_str().is_some_and(|m| {
-                        reusable_key.starts_with(m.trim_end_matches('*').trim_end_matches('-'))
-                    })
-                })
-                .and_then(|k| k["id"].as_u64())
-        })
-        .expect("the reusable key's id");
-    ok(
-        &hs.cmd(&["preauthkeys", "expire", "-i", &id.to_string()]),
-        "headscale preauthkeys expire",
-    );
+    hs.expire(reusable_key.trim());
     b.up();
     eventually(60, "b did not come back Running from its state", || {
         b.status()["BackendState"] == "Running"

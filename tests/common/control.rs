@@ -61,6 +61,9 @@ pub fn assert_joined(control: &Control, given: &str, addr: &str) -> serde_json::
     );
     // REGISTER_METHOD_AUTH_KEY (headscale's proto: 1), by our key.
     assert_eq!(node["register_method"], 1, "{node}");
+    // Tagged nodes' keys never expire (headscale leaves their expiry unset),
+    // which is why `plan` demands tags on servers.
+    assert!(node.get("expiry").is_none_or(|e| e.is_null()), "{node}");
     assert!(node["pre_auth_key"]["id"].is_u64(), "{node}");
     node
 }

@@ -327,6 +327,28 @@ logtail:
             .to_string()
     }
 
+    /// Expire (revoke) pre-auth key `key` now (headscale lists keys masked,
+    /// "PREFIX-***": found by that prefix).
+    pub fn expire(&self, key: &str) {
+        let id = self
+            .json(&["preauthkeys", "list"])
+            .as_array()
+            .and_then(|l| {
+                l.iter()
+                    .find(|k| {
+                        k["key"].as_str().is_some_and(|m| {
+                            key.starts_with(m.trim_end_matches('*').trim_end_matches('-'))
+                        })
+                    })
+                    .and_then(|k| k["id"].as_u64())
+            })
+            .unwrap_or_else(|| panic!("no key like {key:.16} in headscale"));
+        ok(
+            &self.cmd(&["preauthkeys", "expire", "-i", &id.to_string()]),
+            "headscale preauthkeys expire",
+        );
+    }
+
     /// The nodes headscale knows, as its CLI lists them.
     pub fn nodes(&self) -> Vec<serde_json::Value> {
         self.json(&["nodes", "list"])

@@ -284,9 +284,6 @@ fn write_spans(
     sink: Option<Verifier>,
     bar: &Progress,
 ) -> anyhow::Result<()> {
-    let pause_at: Option<u64> = std::env::var("HAIMG_TEST_FLASH_PAUSE_AT")
-        .ok()
-        .and_then(|v| v.parse().ok());
     let head_len = head.len() as u64;
     let mut buf = vec![0u8; CHUNK];
     let (mut done, mut batch, mut batch_len) = (0u64, Vec::<Chunk>::new(), 0u64);
@@ -344,10 +341,6 @@ fn write_spans(
             done += k as u64;
             if sink.is_none() {
                 bar.set(done);
-            }
-            if pause_at.is_some_and(|p| done >= p) {
-                eprintln!("haimg: test pause");
-                std::thread::sleep(std::time::Duration::from_secs(60));
             }
         }
         if let Some(want) = &job.spans[i].expect
