@@ -312,11 +312,7 @@ fn three_nodes_form_one_cluster_and_survive_reflash() {
     assert!(!c.contains("formatted blank"), "{}", tail(&c));
     let v = wait_view(&one, &all, "re-flashed one sees three");
     assert_eq!(v.0, id);
-    assert!(
-        c.contains("logged in from its saved state"),
-        "{}",
-        tail(&c)
-    );
+    assert!(c.contains("logged in from its saved state"), "{}", tail(&c));
     assert_eq!(control.hs.nodes().len(), 3, "{:?}", control.hs.nodes());
 
     // 3. A server powered off: the other two still answer each other and
@@ -368,7 +364,11 @@ fn three_nodes_form_one_cluster_and_survive_reflash() {
         "{status}"
     );
     let good = dir.join("good-key");
-    std::fs::write(&good, format!("{}\n", control.hs.key(true, false, true, "1h"))).expect("key");
+    std::fs::write(
+        &good,
+        format!("{}\n", control.hs.key(true, false, true, "1h")),
+    )
+    .expect("key");
     ok(
         &sh(
             "mcopy",
